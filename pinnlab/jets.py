@@ -266,7 +266,7 @@ class Jet:
 
     def component(self, alpha: MultiIndex, like: torch.Tensor | None = None) -> torch.Tensor:
         """The component ``alpha`` expanded to the batch (zeros when absent)."""
-        v = self.c.get(alpha)
+        v = self._fit(alpha, self.c.get(alpha))
         ref = self._fit(alpha, self.value) if like is None else like
         if v is None:
             return torch.zeros_like(ref)
