@@ -239,6 +239,66 @@ def test_hard_constraints_hold_to_machine_precision(case):
     assert_engines_agree(net, x, multi_indices(2, 4), tol=1e-8)
 
 
+@pytest.mark.parametrize("with_dirichlet", [True, False])
+def test_hard_constraints_impose_initial_velocity_for_second_order_in_time(with_dirichlet):
+    """Wave-type problem: u(x, 0), u_t(x, 0) and (optionally) u on the boundary hold exactly."""
+    x, t = sp.symbols("x t")
+    u = sp.Function("u")(x, t)
+    st = Interval(0, 1) * TimeInterval(0.5, 1.5)
+    g = sp.sin(sp.pi * x) * (1 + (t - 0.5) * 0.3) + x * t
+    conds = [Initial(u, g.subs(t, 0.5)), Initial(u.diff(t), 2 * sp.diff(g, t).subs(t, 0.5) / 2, name="vel")]
+    if with_dirichlet:
+        conds.append(Dirichlet(u, g))
+    pb = Problem([sp.Eq(u.diff(t, 2), 4 * u.diff(x, 2))], conds, domain=st)
+    torch.manual_seed(0)
+    net = _build_model(Hard(model=MLP(width=8, depth=2)), pb).double()
+    assert "vel" in net.exact_terms and "initial0" in net.exact_terms
+    rng = np.random.default_rng(1)
+    f = sp.lambdify((x, t), g, "numpy")
+    ft = sp.lambdify((x, t), sp.diff(g, t), "numpy")
+    p0 = torch.as_tensor(pb.domain.initial.sample(50, rng).points)
+    from pinnlab.engines import AutogradEngine
+    d = AutogradEngine()(net, p0, {0: {(0, 0), (0, 1)}})
+    assert np.max(np.abs(d[(0, (0, 0))].detach().numpy() - f(p0[:, 0].numpy(), p0[:, 1].numpy()))) < 1e-12
+    assert np.max(np.abs(d[(0, (0, 1))].detach().numpy() - ft(p0[:, 0].numpy(), p0[:, 1].numpy()))) < 1e-12
+    if with_dirichlet:
+        pb_ = torch.as_tensor(pb.domain.boundary.sample(50, rng).points)
+        with torch.no_grad():
+            got = net(pb_)[:, 0].numpy()
+        assert np.max(np.abs(got - f(pb_[:, 0].numpy(), pb_[:, 1].numpy()))) < 1e-12
+    # not trivial inside, and the jet rule agrees with autograd
+    xi = torch.as_tensor(pb.domain.sample_interior(6, rng))
+    assert_engines_agree(net, xi, multi_indices(2, 3), tol=1e-8)
+
+
+def test_hard_constraints_interpolate_data_given_part_by_part():
+    """A plate with holes: u = 1 + x on the outer square, u = y^2 on one hole, 0 on the other."""
+    x, y = sp.symbols("x y")
+    u = sp.Function("u")(x, y)
+    square = Rectangle([-1, -1], [1, 1])
+    h1, h2 = Disk([0.4, 0.3], 0.2), Disk([-0.4, -0.3], 0.25)
+    dom = square - h1 - h2
+    data = {square: 1 + x, h1: y ** 2, h2: sp.Integer(0)}
+    conds = [Dirichlet(u, g, on=dom.boundary_of(prim), name=f"part{i}") for i, (prim, g) in enumerate(data.items())]
+    pb = Problem([sp.Eq(u.diff(x, 2) + u.diff(y, 2), 0)], conds, domain=dom)
+    torch.manual_seed(0)
+    net = _build_model(Hard(model=MLP(width=8, depth=2)), pb).double()
+    assert net.exact_terms == {"part0", "part1", "part2"}
+    rng = np.random.default_rng(0)
+    for prim, g in data.items():
+        pts = dom.boundary_of(prim).sample(100, rng).points
+        f = sp.lambdify((x, y), g, "numpy")
+        with torch.no_grad():
+            got = net(torch.as_tensor(pts))[:, 0].numpy()
+        assert np.max(np.abs(got - np.broadcast_to(f(pts[:, 0], pts[:, 1]), got.shape))) < 1e-12
+    xi = torch.as_tensor(dom.sample_interior(6, rng))
+    assert_engines_agree(net, xi, multi_indices(2, 3), tol=1e-8)
+    # parts that do not tile the boundary stay in the loss
+    part = Problem([sp.Eq(u.diff(x, 2) + u.diff(y, 2), 0)], conds[:2], domain=dom)
+    with pytest.raises(ConfigError, match="no Dirichlet"):
+        _build_model("hard", part)
+
+
 def test_hard_exact_terms_and_errors():
     pb = PROBLEMS["burgers_both"][0]
     net = _build_model({"name": "hard", "model": {"name": "fourier", "width": 4, "depth": 1}}, pb)
