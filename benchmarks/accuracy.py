@@ -62,6 +62,9 @@ def scaled(settings: dict, scale: float) -> dict:
                 opt[key] = max(1, int(opt[key] * scale))
         if isinstance(opt.get("steps"), list):
             opt["steps"] = [max(1, int(s * scale)) for s in opt["steps"]]
+        if isinstance(opt.get("stages"), list):
+            opt["stages"] = [dict(st, steps=max(1, int(st["steps"] * scale))) if "steps" in st else st
+                             for st in opt["stages"]]
         out["optimizer"] = opt
     if "steps" in out:
         out["steps"] = max(1, int(out["steps"] * scale))
