@@ -15,8 +15,6 @@ x, y = sp.symbols("x y")
 u, v, p = (sp.Function(n)(x, y) for n in "uvp")
 nu = 0.01
 domain = Rectangle((0, 0), (1, 1))
-lid = domain.boundary.where(lambda x, y: y > 1 - 1e-9)
-walls = domain.boundary.where(lambda x, y: y < 1 - 1e-9)
 
 problem = Problem(
     equations=[
@@ -25,8 +23,9 @@ problem = Problem(
         sp.Eq(u.diff(x) + v.diff(y), 0),
     ],
     conditions=[
-        Dirichlet(u, 4 * x * (1 - x), on=lid, name="lid_u"), Dirichlet(v, 0, on=lid, name="lid_v"),
-        Dirichlet(u, 0, on=walls, name="wall_u"), Dirichlet(v, 0, on=walls, name="wall_v"),
+        # u = 4 x (1 - x) on the lid y = 1 and 0 on the other walls: one expression, 4 x (1 - x) y,
+        # takes exactly these values on the whole boundary (so hard=True can impose it).
+        Dirichlet(u, 4 * x * (1 - x) * y, name="u_wall"), Dirichlet(v, 0, name="v_wall"),
         Data(p, [[0.0, 0.0]], [0.0], name="p_origin"),
     ],
     domain=domain,
@@ -34,10 +33,21 @@ problem = Problem(
     name="ns2d_cavity",
 )
 
+# Recorded (seed 0, 1 thread, shared 2-core CPU) with exact wall velocities (hard=True; u = 4 x (1 - x) y
+# + phi N_u, v = phi N_v; the pressure gauge p(0, 0) = 0 stays a data term): L2RE 2.1e-1 after Adam,
+# 9.4e-3 at step 2000, 9.1e-3 at step 4000 (u 2.7e-3, v 4.7e-3, p 2.8e-2), 583 s. The same run with
+# float32 L-BFGS only: 9.9e-3. The error plateaus near 8e-3 from step 2000 while the loss keeps
+# falling 10x: the point set or the reference's own resolution, not the optimizer, is the limit.
+# The soft-constraint recipe (Adam 3000 + L-BFGS 1000) reached 9.8e-2. PINNacle's best: 3.6e-2.
 settings = dict(
     model=MLP(width=64, depth=4),
     sampler=dict(name="uniform", n_interior=4096, n_boundary=1024),
-    optimizer=dict(name="adam+lbfgs", adam_steps=3000, lbfgs_steps=1000, lr=1e-3),
+    optimizer=dict(name="chain", stages=[
+        {"name": "adam", "lr": 1e-3, "steps": 1000},
+        {"name": "lbfgs", "steps": 1500},
+        {"name": "lbfgs", "steps": 1500, "dtype": "float64"},
+    ]),
+    hard=True,
 )
 
 if __name__ == "__main__":
