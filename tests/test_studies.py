@@ -78,8 +78,12 @@ def test_two_worker_study_survives_kill9(tmp_path, kind):
         try:
             study = load(url, "kill")
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if not done:
                 running = []    # kill once a trial is finished: it must not be lost
+            else:               # and only a trial that started after it (it cannot finish first)
+                first = min(t.datetime_complete for t in done)
+                running = [t for t in running if t.datetime_start is not None and t.datetime_start > first]
         except Exception:       # storage not created yet
             running = []
         for t in running:
