@@ -34,9 +34,9 @@ problem = Problem(
 # Recorded (seed 0, 1 thread, on the shared 2-core CPU with three other training processes):
 # PIG (400 Gaussians, 4 channels) with exact zero boundary values (hard=True), Adam 1000 at lr 1e-2,
 # L-BFGS 1500, float64 self-scaled Broyden 1500: L2RE 6.7e-3 after Adam, 1.5e-3 at step 2500,
-# 1.0e-4 (1.006e-4) at step 4000, still falling (1948 s under that load). A sin MLP 40 x 3 with the
-# same schedule (lr 1e-3): 5.1e-4 best, 6.7e-4 final. Plain Adam on a tanh MLP: see
-# benchmarks/models_helmholtz.py.
+# 1.006e-4 at step 4000 (just short of 1e-4), still falling (1948 s under that load).
+# A sin MLP 40 x 3 with the same schedule (lr 1e-3): 5.1e-4 best, 6.7e-4 final.
+# Plain Adam on a tanh MLP: see benchmarks/models_helmholtz.py.
 settings = dict(
     model=PIG(gaussians=400, channels=4, sigma=0.1),
     sampler=dict(name="uniform", n_interior=4000, n_boundary=400),
