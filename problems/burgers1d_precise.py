@@ -33,25 +33,14 @@ Exact boundary and initial values (``hard=True``) did not help here: 4.0e-4 afte
 the same 5000 steps.
 """
 
-import sympy as sp
-
-from pinnlab import MLP, Dirichlet, Initial, Interval, Problem, TimeInterval
+from pinnlab import MLP, Problem
 from pinnlab.cli import run_script
-from pinnlab.reference import burgers_exact
 
-x, t = sp.symbols("x t")
-u = sp.Function("u")(x, t)
-nu = 0.01 / sp.pi
+import burgers1d  # the same declaration (this script's folder is on the import path)
 
-domain = Interval(-1, 1) * TimeInterval(0, 1)
-
-problem = Problem(
-    equations=[sp.Eq(u.diff(t) + u * u.diff(x), nu * u.diff(x, 2))],
-    conditions=[Initial(u, -sp.sin(sp.pi * x)), Dirichlet(u, 0, on=domain.boundary)],
-    domain=domain,
-    reference=lambda pts: burgers_exact(pts[:, 0], pts[:, 1]),
-    name="burgers1d_precise",
-)
+base = burgers1d.problem
+problem = Problem(base.equations, base.conditions, domain=base.domain, reference=base.reference,
+                  name="burgers1d_precise")
 
 STAGES = [
     {"name": "adam", "lr": 1e-3, "steps": 1000},
