@@ -34,14 +34,16 @@ problem = Problem(
 )
 
 # Recorded (seed 0, 1 thread, shared 2-core CPU) with exact wall velocities (hard=True; u = 4 x (1 - x) y
-# + phi N_u, v = phi N_v; the pressure gauge p(0, 0) = 0 stays a data term): L2RE 2.1e-1 after Adam,
-# 9.4e-3 at step 2000, 9.1e-3 at step 4000 (u 2.7e-3, v 4.7e-3, p 2.8e-2), 583 s. The same run with
-# float32 L-BFGS only: 9.9e-3. The error plateaus near 8e-3 from step 2000 while the loss keeps
-# falling 10x: the point set or the reference's own resolution, not the optimizer, is the limit.
-# The soft-constraint recipe (Adam 3000 + L-BFGS 1000) reached 9.8e-2. PINNacle's best: 3.6e-2.
+# + phi N_u, v = phi N_v; the pressure gauge p(0, 0) = 0 stays a data term) on 8192 Sobol interior
+# points: L2RE 1.9e-1 after Adam, 8.1e-3 at step 2000, 5.7e-3 at step 3000, 7.2e-3 at step 4000
+# (u 2.0e-3, v 3.2e-3, p 2.2e-2), 1103 s with another training process running. With 4096 uniform
+# points: 9.1e-3 (780 s); with float32 L-BFGS only: 9.9e-3. The error plateaus from step 2000 while
+# the loss keeps falling 10x: the point set or the reference's own resolution, not the optimizer,
+# is the limit. The soft-constraint recipe (Adam 3000 + L-BFGS 1000) reached 9.8e-2. PINNacle's
+# best: 3.6e-2.
 settings = dict(
     model=MLP(width=64, depth=4),
-    sampler=dict(name="uniform", n_interior=4096, n_boundary=1024),
+    sampler=dict(name="uniform", n_interior=8192, n_boundary=1024, method="sobol"),
     optimizer=dict(name="chain", stages=[
         {"name": "adam", "lr": 1e-3, "steps": 1000},
         {"name": "lbfgs", "steps": 1500},
