@@ -148,25 +148,15 @@ class AdamLBFGS(Chain):
 
 
 @dataclass
-class AdamLBFGSBFGS(Chain):
+class AdamLBFGSBFGS(AdamLBFGS):
     """Adam, then L-BFGS, then the float64 dense quasi-Newton finish (``update``: ssbroyden by default)."""
 
     name = "adam+lbfgs+bfgs"
-    adam_steps: int = 10000
-    lbfgs_steps: int = 1000
     bfgs_steps: int = 1000
-    lr: float = 1e-3
-    schedule: str = "constant"
-    decay_rate: float = 0.9
-    decay_steps: int = 1000
-    warmup: int = 0
-    history_size: int = 50
     update: str = "ssbroyden"
     max_memory_bytes: int = 2 ** 30
 
     def _resolve(self) -> None:
-        self.stages = [Adam(lr=self.lr, schedule=self.schedule, decay_rate=self.decay_rate,
-                            decay_steps=self.decay_steps, warmup=self.warmup),
-                       LBFGS(history_size=self.history_size),
-                       BFGS(update=self.update, max_memory_bytes=self.max_memory_bytes)]
-        self.steps = [int(self.adam_steps), int(self.lbfgs_steps), int(self.bfgs_steps)]
+        super()._resolve()
+        self.stages.append(BFGS(update=self.update, max_memory_bytes=self.max_memory_bytes))
+        self.steps.append(int(self.bfgs_steps))
