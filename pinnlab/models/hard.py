@@ -60,21 +60,28 @@ def _whole_boundary(on: Any, domain: Any) -> bool:
             and not getattr(on, "_predicates", ()))
 
 
-def _field_value(expr: sp.Expr, fields: list, where: str):
-    """For a residual ``c * f - rest`` with f a field and rest free of fields: (index, rest / c)."""
-    funcs = [f for f in expr.atoms(AppliedUndef)]
-    if expr.atoms(sp.Derivative) or len(funcs) != 1:
-        return None
-    f = funcs[0]
-    idx = [i for i, g in enumerate(fields) if g.func == f.func]
+def _solved_for(expr: sp.Expr, target: sp.Expr, fields: list):
+    """For ``expr = c * target - rest`` (c constant, rest free of fields): (field index, rest / c)."""
+    call = target.expr if isinstance(target, sp.Derivative) else target
+    idx = [i for i, g in enumerate(fields) if g.func == call.func]
     if not idx:
         return None
     s = sp.Dummy("f")
-    e = expr.xreplace({f: s})
+    e = expr.xreplace({target: s})
+    if e.atoms(AppliedUndef):
+        return None
     coef = sp.diff(e, s)
     if coef.free_symbols or coef == 0 or sp.diff(e, s, 2) != 0:
         return None
     return idx[0], sp.simplify(-e.subs(s, 0) / coef)
+
+
+def _field_value(expr: sp.Expr, fields: list, where: str):
+    """For a residual ``c * f - rest`` with f a field and rest free of fields: (index, rest / c)."""
+    funcs = list(expr.atoms(AppliedUndef))
+    if expr.atoms(sp.Derivative) or len(funcs) != 1:
+        return None
+    return _solved_for(expr, funcs[0], fields)
 
 
 def _velocity_value(expr: sp.Expr, fields: list, t: sp.Symbol):
@@ -85,17 +92,7 @@ def _velocity_value(expr: sp.Expr, fields: list, t: sp.Symbol):
     d = ders[0]
     if d.variables != (t,) or not isinstance(d.expr, AppliedUndef):
         return None
-    idx = [i for i, g in enumerate(fields) if g.func == d.expr.func]
-    if not idx:
-        return None
-    s = sp.Dummy("v")
-    e = expr.xreplace({d: s})
-    if e.atoms(AppliedUndef):
-        return None
-    coef = sp.diff(e, s)
-    if coef.free_symbols or coef == 0 or sp.diff(e, s, 2) != 0:
-        return None
-    return idx[0], sp.simplify(-e.subs(s, 0) / coef)
+    return _solved_for(expr, d, fields)
 
 
 def _primitive_part(on: Any, domain: Any):
