@@ -1,34 +1,36 @@
-"""Physics-informed hard-constraint mixture of experts (PI-HC-MoE), linear PDEs.
+"""Physics-informed hard-constraint mixture of experts (PI-HC-MoE).
 
 Chalapathi, Du & Krishnapriyan, "Scaling physics-informed hard constraints with
 mixture-of-experts", ICLR 2024.
 
-A basis network b(x) in R^N is shared by K experts (a grid over the domain's
-bounding box). Expert k owns constraint points in its box (interior points for
-the PDE, boundary / initial points for the conditions) and its coefficients
+A basis network b(x) in R^(F N) (N functions per field) is shared by K experts
+(a grid over the domain's bounding box). Expert k owns constraint points in its
+box (interior points for the PDE, boundary / initial points for the conditions)
+and its coefficients
 
-    omega_k = argmin_w  sum_terms  weight / m_term * |R_term,k w - y_term,k|^2 + ridge |w|^2,
+    omega_k = argmin_w  sum_terms  weight / m_k |r_term,k(w)|^2 + ridge |w|^2,
 
-where R w - y is the term's residual of u = b . w at the expert's points (the
-residual is affine in u for a linear problem: column j is the residual of b_j
-minus the residual of 0). u(x) = b(x) . omega_{k(x)}. All experts are solved in
-one batched QR solve. Gradients flow through the solve by the implicit
-function theorem (:class:`RidgeLstsq`): with F(w) = A^T (A w - y) + ridge w = 0,
-dL/dA = -(r v^T + A v w^T), dL/dy = A v, v = (A^T A + ridge I)^{-1} dL/dw.
+where r_term,k(w) is the term's residual of u_f = b_f . w_f at the expert's
+points; u(x) = b(x) . omega_{k(x)}. When every equation and condition is affine in
+the fields (checked symbolically) r = A w - y and all experts are solved in one
+batched QR solve; otherwise by a bounded Levenberg-Marquardt iteration per
+expert, batched over experts and warm-started from the previous solution.
+Gradients flow through either solve by the implicit function theorem
+(:mod:`pinnlab.models.moe_solve`), not by unrolling iterations.
 
-Scope: single-field problems whose equations and conditions are linear in the
-field (checked symbolically); periodic and data terms are not part of the
-expert solve (they stay in the loss); learnable problem parameters are not
-supported. The nonlinear (Levenberg-Marquardt) variant is not implemented.
-Without coupling, an elliptic problem split into experts is ill-posed per expert
-(nothing ties the pieces together at the cuts); ``interface_points`` adds
-continuity rows and solves all experts jointly (a remedy beyond the paper).
-The constraint points are drawn once at build time (seeded).
+Scope: periodic and data terms are not part of the expert solve (they stay in
+the loss); learnable problem parameters are not supported. Without coupling, an
+elliptic problem split into experts is ill-posed per expert (nothing ties the
+pieces together at the cuts); ``interface_points`` adds continuity rows and
+solves all experts of a linear problem jointly, ``overlap`` shares constraint
+points between neighbours (both remedies beyond the paper; ``interface_jump()``
+measures the jump). The constraint points are drawn once at build time (seeded).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import sympy as sp
@@ -39,42 +41,12 @@ from torch import nn
 from ..errors import ConfigError
 from ..jets import Jet, downward_closure
 from .mlp import MLPNet, ModelContext
+from .moe_solve import LMReport, LMSolve, RidgeLstsq, levenberg_marquardt, ridge_lstsq  # noqa: F401
+from .moe_system import ExpertBlock, ExpertSystem
 
 
-class RidgeLstsq(torch.autograd.Function):
-    """omega = (A^T A + ridge I)^{-1} A^T y for a batch (K, R, N), (K, R); IFT backward."""
-
-    @staticmethod
-    def forward(ctx, A, y, ridge):
-        # QR of the augmented system [A; sqrt(ridge) I] (condition number of A, not its square):
-        # A^T A + ridge I = R^T R and omega = R^{-1} Q^T [y; 0]
-        N = A.shape[-1]
-        eye = torch.eye(N, dtype=A.dtype, device=A.device).expand(*A.shape[:-2], N, N)
-        Q, R = torch.linalg.qr(torch.cat([A, (ridge ** 0.5) * eye], dim=-2))
-        rhs = (Q[..., :A.shape[-2], :].transpose(-1, -2) @ y.unsqueeze(-1))
-        omega = torch.linalg.solve_triangular(R, rhs, upper=True).squeeze(-1)
-        ctx.save_for_backward(A, y, omega, R)
-        return omega
-
-    @staticmethod
-    def backward(ctx, g):
-        A, y, omega, R = ctx.saved_tensors
-        # v = (A^T A + ridge I)^{-1} g = R^{-1} R^{-T} g
-        w = torch.linalg.solve_triangular(R.transpose(-1, -2), g.unsqueeze(-1), upper=False)
-        v = torch.linalg.solve_triangular(R, w, upper=True)                 # (K, N, 1)
-        r = A @ omega.unsqueeze(-1) - y.unsqueeze(-1)                        # (K, R, 1)
-        Av = A @ v                                                           # (K, R, 1)
-        gA = -(r @ v.transpose(-1, -2) + Av @ omega.unsqueeze(-2))
-        gy = Av.squeeze(-1)
-        return gA, gy, None
-
-
-def ridge_lstsq(A: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
-    """Batched ridge least squares with implicit-function-theorem gradients."""
-    return RidgeLstsq.apply(A, y, float(ridge))
-
-
-def _check_linear(problem) -> None:
+def _nonlinear_term(problem) -> str | None:
+    """The first equation or condition (as text) that is not affine in the fields, or None."""
     from ..conditions import Condition
     exprs = [e.residual("equation") for e in problem.equations]
     exprs += [c.residual("condition") for c in problem.conditions if isinstance(c, Condition)]
@@ -85,27 +57,46 @@ def _check_linear(problem) -> None:
         red = e.xreplace({a: dummies[a] for a in atoms if isinstance(a, sp.Derivative)})
         red = red.xreplace({a: dummies[a] for a in atoms if not isinstance(a, sp.Derivative)})
         ds = set(dummies.values())
-        for d in ds:
-            if sp.diff(red, d).free_symbols & ds:
-                raise ConfigError(f"hc_moe: {e} = 0 is not linear in the field; only the linear "
-                                  "least-squares expert solve is implemented")
+        if any(sp.diff(red, d).free_symbols & ds for d in ds):
+            return str(e)
+    return None
 
 
 class HCMoENet(nn.Module):
-    """u(x) = b(x) . omega_{k(x)} with omega solved per expert (see the module docstring)."""
+    """u_f(x) = b_f(x) . omega_{k(x), f} with omega solved per expert (see the module docstring)."""
 
     def __init__(self, basis: nn.Module, problem, lo, hi, experts, points: int, boundary_points: int,
                  ridge: float, seed: int, overlap: float = 0.0, interface_points: int = 0,
-                 interface_weight: float = 100.0):
+                 interface_weight: float = 100.0, solver: str = "auto", lm_iterations: int = 50,
+                 lm_tol: float | None = None, devices: tuple = (), lm_hessian: str = "exact"):
         super().__init__()
         compiled = problem.compile()
-        if len(problem.fields) != 1:
-            raise ConfigError("hc_moe: only single-field problems are supported")
         if compiled.parameters:
             raise ConfigError("hc_moe: problems with learnable parameters are not supported")
-        _check_linear(problem)
+        nonlinear = _nonlinear_term(problem)
+        if solver not in ("auto", "lstsq", "lm"):
+            raise ConfigError(f"hc_moe: solver must be 'auto', 'lstsq' or 'lm', got {solver!r}")
+        if solver == "lstsq" and nonlinear:
+            raise ConfigError(f"hc_moe: {nonlinear} = 0 is not linear in the fields; the 'lstsq' solver "
+                              "needs a linear problem (use solver='lm' or 'auto')")
+        self.solver = "lm" if solver == "lm" or (solver == "auto" and nonlinear) else "lstsq"
+        if lm_iterations < 1:
+            raise ConfigError(f"hc_moe: lm_iterations must be >= 1, got {lm_iterations}")
+        self.lm_iterations = int(lm_iterations)
+        if lm_hessian not in ("exact", "gauss_newton"):
+            raise ConfigError(f"hc_moe: lm_hessian must be 'exact' or 'gauss_newton', got {lm_hessian!r}")
+        self.lm_hessian = lm_hessian
+        self.lm_tol = lm_tol
+        self.lm_report = None
+        self.devices = tuple(str(dv) for dv in devices)
+        for dv in self.devices:
+            try:
+                torch.device(dv)
+            except RuntimeError as exc:
+                raise ConfigError(f"hc_moe: devices: {dv!r} is not a torch device ({exc})") from None
         self.basis = basis
         self.compiled = compiled
+        self.F = len(problem.fields)
         self.ridge = float(ridge)
         d = len(problem.coordinates)
         experts = tuple(int(e) for e in experts)
@@ -119,18 +110,21 @@ class HCMoENet(nn.Module):
         self.overlap = float(overlap)
         self.interface_weight = float(interface_weight)
         self.K = int(np.prod(experts))
+        if self.devices and len(self.devices) > self.K:
+            raise ConfigError(f"hc_moe: {len(self.devices)} devices for {self.K} experts; give at most one "
+                              "device per expert")
         self.lo = [float(v) for v in lo]
         self.hi = [float(v) for v in hi]
         rng = np.random.default_rng(seed)
-        self.blocks = []          # (block name, m per expert, needs, terms)
+        self.blocks = []          # (block name, m per expert, needs, closure, terms)
         pts, nrm, msk = [], [], []
         for name, block in compiled.blocks.items():
             if block.kind != "sampled":
                 continue
             m = points if name == "interior" else boundary_points
             P, Nn, M = self._expert_points(block.region, m, rng)
-            needs = downward_closure(block.needs.get(0, set()), d)
-            self.blocks.append((name, m, needs, list(block.terms)))
+            closure = downward_closure(set().union(*block.needs.values()) if block.needs else set(), d)
+            self.blocks.append((name, m, dict(block.needs), tuple(closure), list(block.terms)))
             pts.append(P)
             nrm.append(Nn)
             msk.append(M)
@@ -141,7 +135,16 @@ class HCMoENet(nn.Module):
         self.register_buffer("normals", torch.cat([torch.as_tensor(n.reshape(-1, d)) for n in nrm]).float())
         self.register_buffer("mask", torch.cat([torch.as_tensor(m.reshape(-1)) for m in msk]).float())
         self._interfaces(int(interface_points), rng)
-        self._exact = False
+        if self.coupled and self.solver == "lm":
+            raise ConfigError("hc_moe: interface_points couples the experts in one linear solve, which "
+                              "nonlinear problems do not have; use overlap to reduce interface jumps")
+        with torch.no_grad():
+            width = int(basis(self.points[:1]).shape[-1])
+        if width % self.F:
+            raise ConfigError(f"hc_moe: the basis has {width} outputs, not a multiple of the {self.F} fields")
+        self.N = width // self.F
+        # the last solution, detached: the next nonlinear solve starts from it (saved in checkpoints)
+        self.register_buffer("omega_warm", torch.zeros(self.K, width))
 
     # ------------------------------------------------------------ experts
     def expert_index(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,75 +214,102 @@ class HCMoENet(nn.Module):
         self.register_buffer("iface_right", cat(right, torch.long))
 
     # --------------------------------------------------------------- solve
-    def system(self):
-        """The batched least-squares system A (K, R, N), y (K, R) of every expert."""
-        comp = self.compiled
-        coords = comp.coordinates
-        rows_A, rows_y = [], []
-        start = 0
-        pts, nrm, msk = self.points, self.normals, self.mask
-        for name, m, needs, terms in self.blocks:
+    def expert_system(self) -> ExpertSystem:
+        """The experts' constraint rows (:class:`~pinnlab.models.moe_system.ExpertSystem`)."""
+        blocks, start = [], 0
+        d = self.points.shape[-1]
+        for name, m, needs, closure, terms in self.blocks:
             n_b = self.K * m
-            x = pts[start:start + n_b]
-            normals = nrm[start:start + n_b]
-            w = msk[start:start + n_b]
+            sl = slice(start, start + n_b)
             start += n_b
-            jet = self.basis.forward_jet(Jet.input(x, needs))
-            env1 = {c: x[:, i:i + 1] for i, c in enumerate(coords)}
-            env1.update({s: normals[:, i:i + 1] for i, s in enumerate(comp.normals)})
-            env0 = dict(env1)
-            zero = torch.zeros_like(x[:, :1])
-            for key, dummy in comp._dummies.items():
-                if key[0] == 0 and key[1] in needs:
-                    env1[dummy] = jet.component(key[1])
-                    env0[dummy] = zero
-            count = w.view(self.K, m).sum(-1).clamp_min(1.0)                 # points per expert
-            for tname in terms:
-                term = comp.terms[tname]
-                r0 = _as_col(term.fn(env0)[0], x)
-                r1 = _as_full(term.fn(env1)[0], jet.value)
-                scale = (w.view(self.K, m) * (term.weight / count)[:, None]).sqrt().view(-1, 1)
-                rows_A.append(((r1 - r0) * scale).view(self.K, m, -1))
-                rows_y.append((-r0 * scale).view(self.K, m))
-        return torch.cat(rows_A, dim=1), torch.cat(rows_y, dim=1)
+            blocks.append(ExpertBlock(name, needs, closure, terms, self.points[sl].view(self.K, m, d),
+                                      self.normals[sl].view(self.K, m, d), self.mask[sl].view(self.K, m)))
+        tol = self.lm_tol if self.lm_tol is not None else (1e-9 if self.points.dtype == torch.float64
+                                                           else 1e-4)
+        return ExpertSystem(self.compiled, blocks, self.F, self.N, self.ridge, self.lm_iterations, tol,
+                            self.lm_hessian)
+
+    def system(self):
+        """The batched least-squares system A (K, R, F N), y (K, R) of a linear problem."""
+        es = self.expert_system()
+        return es.linear_system(es.basis_inputs(self.basis))
+
+    def _chunks(self):
+        """(expert slice, device) pairs: all experts on the model's device, or split over ``devices``."""
+        if not self.devices:
+            return [(slice(0, self.K), self.points.device)]
+        bounds = np.linspace(0, self.K, len(self.devices) + 1).round().astype(int)
+        return [(slice(int(a), int(b)), torch.device(dv)) for a, b, dv in zip(bounds[:-1], bounds[1:],
+                                                                             self.devices)]
 
     def coefficients(self) -> torch.Tensor:
-        """omega (K, N): K independent solves, or one joint solve with interface coupling rows."""
-        A, y = self.system()
-        if not self.coupled:
-            return ridge_lstsq(A, y, self.ridge)
-        K, R, N = A.shape
-        big = torch.block_diag(*A.unbind(0))                                 # (K R, K N)
-        x = self.iface_points
+        """omega (K, F N): K independent solves (linear or Levenberg-Marquardt), or one joint
+        linear solve with interface coupling rows."""
+        es = self.expert_system()
+        inputs = es.basis_inputs(self.basis)
+        home = self.points.device
+        if self.solver == "lstsq":
+            A, y = es.linear_system(inputs)
+            if self.coupled:
+                return self._coupled_solve(A, y)
+            return torch.cat([ridge_lstsq(A[sl].to(dev), y[sl].to(dev), self.ridge).to(home)
+                              for sl, dev in self._chunks()])
+        warm = self.omega_warm.to(inputs[0].dtype)
+        out, reports = [], []
+        for sl, dev in self._chunks():
+            sub = es if dev == home and sl == slice(0, self.K) else es.subset(sl, dev)
+            out.append(LMSolve.apply(sub, warm[sl].to(dev), *[t[sl].to(dev) for t in inputs]).to(home))
+            reports.append(sub.lm_report)
+        omega = torch.cat(out)
+        with torch.no_grad():
+            self.omega_warm.copy_(omega.detach())
+        self.lm_report = LMReport(max(r.iterations for r in reports), all(r.converged for r in reports),
+                                  max(r.objective for r in reports), max(r.gradient for r in reports))
+        return omega
+
+    def _coupled_solve(self, A, y):
+        """One ridge solve over all K x F N coefficients with continuity rows at the cuts."""
+        K, R, n = A.shape
+        big = torch.block_diag(*A.unbind(0))                                 # (K R, K n)
+        x = self.iface_points.to(A.dtype)
         d = x.shape[-1]
         first = tuple(tuple(int(a == i) for a in range(d)) for i in range(d))
         jet = self.basis.forward_jet(Jet.input(x, ((0,) * d,) + first))
-        b = jet.value                                                        # (P, N)
-        db = torch.stack([jet.component(a) for a in first], 1)               # (P, d, N)
+        b = jet.value                                                        # (P, F N)
+        db = torch.stack([jet.component(a) for a in first], 1)               # (P, d, F N)
         dn = db[torch.arange(x.shape[0], device=x.device), self.iface_axis]  # normal derivative
         onehot = (torch.nn.functional.one_hot(self.iface_left, K)
                   - torch.nn.functional.one_hot(self.iface_right, K)).to(b)   # (P, K)
         scale = (self.interface_weight / x.shape[0]) ** 0.5
-        rows = [(onehot[:, :, None] * f[:, None, :]).reshape(x.shape[0], K * N) * scale for f in (b, dn)]
+        field = torch.arange(n, device=x.device) // self.N                   # column -> field
+        rows = []
+        for f in range(self.F):
+            keep = (field == f).to(b)
+            rows += [(onehot[:, :, None] * (v * keep)[:, None, :]).reshape(x.shape[0], K * n) * scale
+                     for v in (b, dn)]
         A_all = torch.cat([big] + rows)[None]
-        y_all = torch.cat([y.reshape(-1), y.new_zeros(2 * x.shape[0])])[None]
-        return ridge_lstsq(A_all, y_all, self.ridge)[0].view(K, N)
+        y_all = torch.cat([y.reshape(-1), y.new_zeros(2 * self.F * x.shape[0])])[None]
+        return ridge_lstsq(A_all, y_all, self.ridge)[0].view(K, n)
+
+    def _combine(self, b: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """(P, F N) basis values and (P, F N) coefficients -> (P, F) field values."""
+        return (b * W).view(b.shape[0], self.F, self.N).sum(-1)
 
     def forward(self, x):
         omega = self.coefficients()
-        b = self.basis(x)
-        return (b * omega[self.expert_index(x)]).sum(-1, keepdim=True)
+        return self._combine(self.basis(x), omega[self.expert_index(x)])
 
     def forward_jet(self, jet: Jet) -> Jet:
         omega = self.coefficients()
         W = omega[self.expert_index(jet.value)]
         bj = self.basis.forward_jet(jet)
-        return Jet(jet.indices, {a: (v * W).sum(-1, keepdim=True) for a, v in bj.c.items()})
+        return Jet(jet.indices, {a: self._combine(v, W) for a, v in bj.c.items()})
 
     # ---------------------------------------------------------- diagnostics
     @torch.no_grad()
     def interface_jump(self, n: int = 200, seed: int = 0) -> dict:
-        """Max and RMS jump of u across the experts' interfaces, relative to the RMS of u over the domain."""
+        """Max and RMS jump of the fields across the experts' interfaces, each relative to the
+        field's RMS over the domain (largest over fields)."""
         rng = np.random.default_rng(seed)
         omega = self.coefficients()
         jumps = []
@@ -298,39 +328,25 @@ class HCMoENet(nn.Module):
                 left, right = x.clone(), x.clone()
                 left[:, i] -= eps
                 right[:, i] += eps
-                ul = (b * omega[self.expert_index(left)]).sum(-1)
-                ur = (b * omega[self.expert_index(right)]).sum(-1)
+                ul = self._combine(b, omega[self.expert_index(left)])
+                ur = self._combine(b, omega[self.expert_index(right)])
                 jumps.append((ul - ur).abs())
         if not jumps:
             return {"max": 0.0, "rms": 0.0}
-        jmp = torch.cat(jumps)
+        jmp = torch.cat(jumps)                                               # (P, F)
         inside = torch.as_tensor(geometry.sample_interior(n, rng), dtype=self.points.dtype,
                                  device=self.points.device)
-        ui = (self.basis(inside) * omega[self.expert_index(inside)]).sum(-1)
-        ref = float(ui.pow(2).mean().sqrt()) or 1.0
-        return {"max": float(jmp.max()) / ref, "rms": float(jmp.pow(2).mean().sqrt()) / ref}
-
-
-def _as_col(v, x):
-    if not isinstance(v, torch.Tensor):
-        return torch.full_like(x[:, :1], float(v))
-    v = v if v.ndim == 2 else v.reshape(-1, 1)
-    return v.expand(x.shape[0], 1) if v.shape[0] != x.shape[0] else v
-
-
-def _as_full(v, like):
-    if not isinstance(v, torch.Tensor):
-        return torch.full_like(like, float(v))
-    if v.ndim == 1:
-        v = v.reshape(-1, 1)
-    return v.expand_as(like)
+        ui = self._combine(self.basis(inside), omega[self.expert_index(inside)])
+        ref = ui.pow(2).mean(0).sqrt().clamp_min(1e-300)                     # per field
+        rel = jmp / ref
+        return {"max": float(rel.max()), "rms": float(rel.pow(2).mean().sqrt())}
 
 
 @dataclass
 class HCMoE:
-    """PI-HC-MoE (Chalapathi, Du & Krishnapriyan, ICLR 2024), linear single-field problems.
+    """PI-HC-MoE (Chalapathi, Du & Krishnapriyan, ICLR 2024).
 
-    ``basis`` N basis functions from an MLP (``width`` x ``depth``), ``experts``
+    ``basis`` N basis functions per field from an MLP (``width`` x ``depth``), ``experts``
     splits per axis (one number: every axis), ``points`` interior and
     ``boundary_points`` condition points per expert, ``ridge`` regularisation,
     ``overlap`` > 0 widens each expert's box for its constraint points by that
@@ -339,7 +355,17 @@ class HCMoE:
     ``interface_points`` > 0 couples the experts instead: continuity of u and of its
     normal derivative at that many points per cut enters one joint ridge solve
     over all K x N coefficients (dense, so for modest K N), weighted by
-    ``interface_weight`` against the mean-squared PDE and condition rows.
+    ``interface_weight`` against the mean-squared PDE and condition rows (linear
+    problems only).
+    ``solver``: ``"auto"`` (linear least squares when every equation and condition
+    is affine in the fields, Levenberg-Marquardt otherwise), ``"lstsq"`` or ``"lm"``;
+    ``lm_iterations`` bounds the Levenberg-Marquardt steps per solve and
+    ``lm_tol`` its relative stopping tolerance (default 1e-9 in float64, 1e-4 in
+    float32); each solve starts from the previous solution. ``lm_hessian``:
+    ``"exact"`` (default; converges quadratically even when the residual stays
+    large) or ``"gauss_newton"`` (the paper's J^T J, cheaper per step).
+    ``devices``: solve contiguous groups of experts on these devices (for example
+    ``("cuda:0", "cuda:1")``); the basis network stays on the model's device.
     """
 
     name = "hc_moe"
@@ -354,21 +380,25 @@ class HCMoE:
     overlap: float = 0.0
     interface_points: int = 0
     interface_weight: float = 100.0
+    solver: str = "auto"
+    lm_iterations: int = 50
+    lm_tol: Optional[float] = None
+    lm_hessian: str = "exact"
+    devices: tuple[str, ...] = ()
     seed: int = 0
 
     def build(self, ctx: ModelContext) -> nn.Module:
         problem = ctx.extra.get("problem")
         if problem is None:
             raise ConfigError("hc_moe needs the problem (ModelContext.extra['problem'])")
-        if ctx.out_dim != 1:
-            raise ConfigError("hc_moe: only single-field problems are supported")
         if self.basis < 1 or self.points < 1 or self.boundary_points < 1 or not self.ridge > 0:
             raise ConfigError("hc_moe: basis, points and boundary_points must be >= 1 and ridge > 0")
-        net = MLPNet(ctx.in_dim, self.basis, self.width, self.depth, self.activation, "xavier_normal",
+        net = MLPNet(ctx.in_dim, self.basis * ctx.out_dim, self.width, self.depth, self.activation, "xavier_normal",
                      ctx.lo, ctx.hi)
         return HCMoENet(net, problem, ctx.lo, ctx.hi, self.experts, self.points, self.boundary_points,
                         self.ridge, self.seed, self.overlap, self.interface_points,
-                        self.interface_weight)
+                        self.interface_weight, self.solver, self.lm_iterations, self.lm_tol,
+                        tuple(self.devices), self.lm_hessian)
 
 
-__all__ = ["HCMoE", "HCMoENet", "RidgeLstsq", "ridge_lstsq"]
+__all__ = ["HCMoE", "HCMoENet", "LMSolve", "RidgeLstsq", "levenberg_marquardt", "ridge_lstsq"]
