@@ -6,7 +6,7 @@ import pytest
 import sympy as sp
 import torch
 
-from pinnlab import Dirichlet, Initial, Interval, Problem, Rectangle, TimeInterval, config, solve
+from pinnlab import Dirichlet, Problem, Rectangle, config, solve
 from pinnlab.errors import ConfigError
 from pinnlab.models import HCMoE
 from pinnlab.models.features import sincos_jets
