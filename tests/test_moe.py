@@ -8,6 +8,7 @@ import torch
 
 from pinnlab import Dirichlet, Problem, Rectangle, config, solve
 from pinnlab.errors import ConfigError
+from pinnlab.jets import Jet
 from pinnlab.models import HCMoE
 from pinnlab.models.features import sincos_jets
 from pinnlab.models.moe import HCMoENet, LMSolve, RidgeLstsq
@@ -158,7 +159,11 @@ def test_moe_lm_recovers_the_known_solution_of_a_nonlinear_problem():
     want[:, 0] = 1
     assert torch.allclose(omega, want, atol=1e-9)
     assert net.lm_report.converged and net.lm_report.gradient < 1e-10
+    # the model's calls share one solve while the parameters are unchanged and no backward pass
+    # has consumed it
+    assert net.coefficients() is omega
     # warm start: the next solve begins at the optimum and stops within a few steps
+    net._cache = None
     net.coefficients()
     assert net.lm_report.iterations <= 3
 
@@ -309,6 +314,26 @@ def test_moe_devices_split_the_expert_solves():
             outs.append(net(x))
         for o in outs[1:]:
             assert torch.allclose(o, outs[0], rtol=1e-9, atol=1e-11)
+
+
+def test_moe_solve_is_shared_within_a_step_and_redone_after_it():
+    torch.manual_seed(0)
+    net = _build_model(HCMoE(basis=5, width=6, depth=1, experts=(2,), points=16, boundary_points=4),
+                       _poisson_cubic()).double()
+    x = torch.rand(5, 2, dtype=torch.float64)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)   # fused: no version bump
+    for _ in range(3):
+        first = net.coefficients()
+        assert net.coefficients() is first
+        loss = net(x).pow(2).sum() + net.forward_jet(Jet.input(x, ((0, 0),))).value.sum()
+        opt.zero_grad()
+        loss.backward()                       # a second backward would fail if the graph were reused
+        opt.step()
+        again = net.coefficients()
+        assert again is not first and not torch.equal(again, first)
+    with torch.no_grad():
+        a = net.coefficients()
+    assert not a.requires_grad and net.coefficients() is not a
 
 
 def test_moe_trains_on_a_nonlinear_time_dependent_problem():

@@ -145,6 +145,7 @@ class HCMoENet(nn.Module):
         self.N = width // self.F
         # the last solution, detached: the next nonlinear solve starts from it (saved in checkpoints)
         self.register_buffer("omega_warm", torch.zeros(self.K, width))
+        self._cache = None
 
     # ------------------------------------------------------------ experts
     def expert_index(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +245,29 @@ class HCMoENet(nn.Module):
 
     def coefficients(self) -> torch.Tensor:
         """omega (K, F N): K independent solves (linear or Levenberg-Marquardt), or one joint
-        linear solve with interface coupling rows."""
+        linear solve with interface coupling rows.
+
+        A loss evaluates the model once per block of points; those calls share one solve:
+        the result is reused while the basis parameters are unchanged (compared by value)
+        and no backward pass has gone through it yet.
+        """
+        params = [p.detach() for p in self.basis.parameters()]
+        hit = self._cache
+        if (hit is not None and hit[0] == torch.is_grad_enabled() and len(hit[1]) == len(params)
+                and all(a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
+                        for a, b in zip(hit[1], params))):
+            return hit[2]
+        omega = self._solve()
+        self._cache = (torch.is_grad_enabled(), [p.clone() for p in params], omega)
+        if omega.requires_grad:
+            omega.register_hook(self._forget)
+        return omega
+
+    def _forget(self, grad):
+        """Backward hook: the cached solve's graph is being consumed; the next call solves again."""
+        self._cache = None
+
+    def _solve(self) -> torch.Tensor:
         es = self.expert_system()
         inputs = es.basis_inputs(self.basis)
         home = self.points.device
