@@ -41,6 +41,8 @@ SPECS = {
     "fourier_multiscale": FourierMultiscale(features=3, sigmas=(1.0, 3.0), width=4, depth=2),
     "fourier_st": FourierST(features=3, sigmas_x=(1.0, 2.0), sigmas_t=(1.0,), width=4, depth=2),
     "periodic_mlp": PeriodicMLP(periods={"x": 2.0}, harmonics=2, width=5, depth=2),
+    "periodic_fourier": PeriodicMLP(periods={"x": 2.0}, harmonics=1, width=5, depth=2, fourier_features=3,
+                                    fourier_sigma=1.5),
     "modified_mlp": ModifiedMLP(width=5, depth=2),
     "pig": PIG(gaussians=6, sigma=0.8),
     "pig_full": PIG(gaussians=6, sigma=0.8, full_covariance=True),
@@ -99,8 +101,9 @@ def test_fourier_st_needs_time():
 
 
 # ------------------------------------------------------------------ periodic
-def test_periodic_embedding_values_and_derivatives_match_across_faces():
-    net = built("periodic_mlp", 2)  # periodic in x (axis 0), period 2 = domain extent
+@pytest.mark.parametrize("key", ["periodic_mlp", "periodic_fourier"])
+def test_periodic_embedding_values_and_derivatives_match_across_faces(key):
+    net = built(key, 2)  # periodic in x (axis 0), period 2 = domain extent
     y = torch.rand(8, dtype=torch.float64) * 2 - 1
     left = torch.stack([torch.full_like(y, -1.0), y], 1)
     right = torch.stack([torch.full_like(y, 1.0), y], 1)
@@ -126,6 +129,11 @@ def test_periodic_detects_periods_and_exact_terms():
     assert torch.allclose(a, b, atol=1e-13)
     with pytest.raises(ConfigError, match="periodic"):
         PeriodicMLP().build(ctx_for(2))
+    with pytest.raises(ConfigError, match="fourier_features needs a non-periodic coordinate"):
+        PeriodicMLP(periods={"x": 2.0, "y": 2.0}, fourier_features=4).build(ctx_for(2, time=False))
+    # Fourier features of the non-periodic coordinates: 2 x 4 more inputs to the first layer
+    net = PeriodicMLP(periods={"x": 2.0}, fourier_features=4, width=3, depth=1).build(ctx_for(2))
+    assert net.body[0].weight.shape[1] == net.embed.out_dim + 8
 
 
 # ----------------------------------------------------------------------- PIG

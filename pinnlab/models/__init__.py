@@ -1,11 +1,11 @@
 """Models: specs that build ``torch.nn.Module`` networks with jet rules."""
 
-from .features import (Fourier, FourierEmbedding, FourierMultiscale, FourierST, ModifiedMLP,
-                       PeriodicEmbedding, PeriodicMLP)
+from .features import Fourier, FourierEmbedding, FourierMultiscale, FourierST, ModifiedMLP
 from .hard import Hard, HardConstraintNet
 from .layers import ACTIVATIONS, Activation, Linear, Normalize, Sequential, supports_jets
 from .mlp import MLP, MLPNet, ModelContext
 from .moe import HCMoE, HCMoENet
+from .periodic import PeriodicEmbedding, PeriodicMLP
 from .pig import PIG, GaussianFeatures
 
 MODELS: dict[str, type] = {"mlp": MLP, "fourier": Fourier, "fourier_multiscale": FourierMultiscale,
