@@ -29,7 +29,9 @@ class CausalWeights(FixedWeights):
     :class:`~pinnlab.weighting.FixedWeights`. ``eps`` is annealed through
     ``eps_schedule`` (default 1e-2, 1e-1, 1, 10, 100), moving on once
     ``min_i w_i > tol`` (0.99) or, if ``max_steps_per_eps`` > 0, after that many
-    steps at one ``eps`` (the reference code's cap, ``steps // 5``). Per-point batch
+    steps at one ``eps`` (the reference code's cap, ``steps // 5``). The weights of a
+    step come from its first loss evaluation and hold for the rest of the step (the
+    line-search evaluations of L-BFGS). Per-point batch
     weights (e.g. a sampler's) multiply the residuals as in
     :func:`~pinnlab.weighting.mean_square`. Needs a time axis.
 
@@ -55,6 +57,7 @@ class CausalWeights(FixedWeights):
         super().setup(problem)
         self.index, self.min_weight, self.last_step, self.since = 0, 0.0, -1, 0
         self.chunk_weights = [1.0] * self.n_chunks
+        self._frozen = None
 
     @property
     def eps(self) -> float:
@@ -77,7 +80,8 @@ class CausalWeights(FixedWeights):
         return torch.exp(-self.eps * prior)
 
     def __call__(self, step: int, residuals: dict, batches: dict, params: list) -> dict:
-        if step != self.last_step:  # anneal between steps, never within one (L-BFGS closures)
+        fresh = step != self.last_step
+        if fresh:  # anneal between steps, never within one (L-BFGS closures)
             if self.last_step >= 0:
                 self.since += 1
                 capped = self.max_steps_per_eps > 0 and self.since >= self.max_steps_per_eps
@@ -93,7 +97,12 @@ class CausalWeights(FixedWeights):
                 out[name] = self.current[name] * mean_square(r, getattr(batch, "weights", None))
         if slices:
             total = sum(self.current[n] * s for n, s in slices.items())
-            w = self.causal_weights(total)
+            if fresh or self._frozen is None or self._frozen.shape != total.shape:
+                # the weights of a step come from its first evaluation: the further evaluations
+                # of an L-BFGS line search then see one smooth objective, not one whose weights
+                # move with every trial point
+                self._frozen = self.causal_weights(total)
+            w = self._frozen.to(total)
             self.min_weight = float(w.min())
             self.chunk_weights = [float(v) for v in w]
             for name, s in slices.items():
@@ -114,6 +123,7 @@ class CausalWeights(FixedWeights):
         self.index, self.min_weight = int(state["index"]), float(state["min_weight"])
         self.last_step, self.since = int(state["last_step"]), int(state.get("since", 0))
         self.chunk_weights = [float(v) for v in state["chunk_weights"]]
+        self._frozen = None
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "chunk_weights": list(self.chunk_weights)}

@@ -206,6 +206,10 @@ def test_causal_weighting_weights_and_annealing():
     assert float(out["initial0"]) == pytest.approx(100.0)
     out["pde0"].backward()  # weights are detached: gradient is exactly d mean(w L)
     assert r.grad is not None
+    # a further evaluation within the same step (an L-BFGS line search) keeps the step's weights
+    wgt(0, {"pde0": 10 * torch.ones(800), "initial0": torch.ones(10), "periodic_x": torch.zeros(10)},
+        batches, [])
+    assert torch.allclose(torch.tensor(wgt.log()["causal_weights"], dtype=torch.float64), w, rtol=1e-6)
     # as the residual falls the weights open and eps is annealed
     eps = [wgt.log()["causal_eps"]]
     for step, scale in enumerate([1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6], start=1):
