@@ -127,7 +127,15 @@ def convert(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     if origin in (tuple, list) or typ in (tuple, list):
-        items = value.split(",") if isinstance(value, str) else list(value)
+        if isinstance(value, str):
+            items = value.split(",")
+        elif isinstance(value, (int, float)):   # one number from --set stands for a 1-item list
+            items = [value]
+        else:
+            try:
+                items = list(value)
+            except TypeError:
+                raise ConfigError(f"{where}: expected a list of values, got {value!r}") from None
         args = typing.get_args(typ)
         inner = args[0] if args and args[0] is not Ellipsis else float
         conv = [convert(v.strip() if isinstance(v, str) else v, inner, where) for v in items]

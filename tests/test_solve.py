@@ -201,6 +201,16 @@ def test_overrides_apply_to_strategy_objects_from_scripts():
     assert build("model", s["model"]).width == 32
 
 
+def test_overrides_of_list_settings_take_one_number_or_a_comma_list():
+    s = apply_overrides({"model": {"name": "hc_moe"}}, ["model.experts=2", "model.devices=cpu"])
+    spec = build("model", s["model"])
+    assert spec.experts == (2,) and spec.devices == ("cpu",)
+    s = apply_overrides({"model": {"name": "hc_moe"}}, ["model.experts=2,1"])
+    assert build("model", s["model"]).experts == (2, 1)
+    with pytest.raises(ConfigError, match="model.experts: expected a list"):
+        build("model", {"name": "hc_moe", "experts": object()})
+
+
 def test_cli_loads_scripts_that_import_their_siblings(tmp_path):
     from pinnlab.cli import load_problem_script
     (tmp_path / "_shared_bits.py").write_text("WIDTH = 7\n")
