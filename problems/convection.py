@@ -33,9 +33,9 @@ problem = Problem(
 # paper's MLP 4 x 50 with Adam stayed at L2RE 0.83 after 20000 R3 steps here, 0.85 with causal
 # R3). An MLP 4 x 50 on the exact periodic embedding of x plus 32 random Fourier features of t
 # (sigma 4 on t scaled to [-1, 1]) learns it: Adam 1000 then L-BFGS 4000 with R3 updating its
-# 4000 points every 100 steps reached 5.7e-3 (275 s); the same model with Adam alone (R3 every
+# 4000 points every 100 steps reached 5.1e-3 (217 s, two trainings sharing the 2 cores); the same model with Adam alone (R3 every
 # step, 20000 steps, exact initial values) only 0.74. Fixed Sobol points did as well as R3
-# (4.1e-3): the embedding, not the sampler, cures the propagation failure here. Causal R3
+# (4.3e-3): the embedding, not the sampler, cures the propagation failure here. Causal R3
 # (--set sampler=causal_r3 --set sampler.every=100 --set sampler.eta_g=0.016) needs longer,
 # its gate opens over t in [0, 1] by step ~3300: 9.9e-3 after 5000 steps, 5.5e-3 after 8000;
 # with the last 2000 of 6000 steps a float64 self-scaled Broyden stage
