@@ -14,15 +14,25 @@ from pinnlab.models.features import sincos_jets
 from pinnlab.models.moe import HCMoENet, LMSolve, RidgeLstsq
 from pinnlab.solve import _build_model
 
-from test_models import PROBLEMS, assert_engines_agree, multi_indices
+from test_models import PROBLEMS, _one_thread, assert_engines_agree, multi_indices  # noqa: F401 (fixture)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _assert_gradient_matches_central_differences(net, params, h=1e-6, rtol=1e-6):
+    """d/dtheta of sum(u^2) at 9 points, first and last entry of each parameter, by central differences."""
+    torch.manual_seed(3)
+    x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
+    loss = lambda: (net(x) ** 2).sum()  # noqa: E731
+    grads = torch.autograd.grad(loss(), params)
+    for p, g in zip(params, grads):
+        for idx in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
+            with torch.no_grad():
+                p[idx] += h
+                up = float(loss())
+                p[idx] -= 2 * h
+                down = float(loss())
+                p[idx] += h
+            fd = (up - down) / (2 * h)
+            assert abs(fd - float(g[idx])) <= rtol * (1 + abs(fd)), (idx, fd, float(g[idx]))
 
 
 class _KnownBasis(torch.nn.Module):
@@ -77,21 +87,7 @@ def test_moe_implicit_gradient_matches_finite_differences():
     # through the whole layer: d/dtheta of a loss on u, against central differences
     net = _build_model(HCMoE(basis=5, width=6, depth=1, experts=(2,), points=16, boundary_points=4),
                        _poisson()).double()
-    x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
-    loss = lambda: (net(x) ** 2).sum()  # noqa: E731
-    params = list(net.basis.parameters())
-    grads = torch.autograd.grad(loss(), params)
-    h = 1e-6
-    for p, g in zip(params[:2], grads[:2]):
-        for idx in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
-            with torch.no_grad():
-                p[idx] += h
-                up = float(loss())
-                p[idx] -= 2 * h
-                down = float(loss())
-                p[idx] += h
-            fd = (up - down) / (2 * h)
-            assert abs(fd - float(g[idx])) <= 1e-6 * (1 + abs(fd)), (idx, fd, float(g[idx]))
+    _assert_gradient_matches_central_differences(net, params=list(net.basis.parameters())[:2])
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -128,16 +124,7 @@ def test_moe_interface_coupling():
                              interface_points=6), pb).double()
     x = torch.rand(6, 2, dtype=torch.float64) * 2 - 1
     assert_engines_agree(net, x, multi_indices(2, 3))
-    p = next(net.basis.parameters())
-    g = torch.autograd.grad((net(x) ** 2).sum(), p)[0]
-    h = 1e-6
-    with torch.no_grad():
-        p[0, 0] += h
-        up = float((net(x) ** 2).sum())
-        p[0, 0] -= 2 * h
-        down = float((net(x) ** 2).sum())
-        p[0, 0] += h
-    assert abs((up - down) / (2 * h) - float(g[0, 0])) <= 1e-6 * (1 + abs(float(g[0, 0])))
+    _assert_gradient_matches_central_differences(net, params=[next(net.basis.parameters())])
 
 
 # --------------------------------------------------- nonlinear problems: Levenberg-Marquardt
@@ -205,22 +192,8 @@ def test_moe_lm_implicit_gradient_matches_finite_differences():
     # through the whole layer on a nonlinear PDE, against central differences
     net = _build_model(HCMoE(basis=5, width=6, depth=1, experts=(2,), points=16, boundary_points=4,
                              ridge=1e-2, lm_tol=1e-15, lm_iterations=200), _poisson_cubic()).double()
-    x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
-    loss = lambda: (net(x) ** 2).sum()  # noqa: E731
-    params = list(net.basis.parameters())
-    grads = torch.autograd.grad(loss(), params)
+    _assert_gradient_matches_central_differences(net, params=list(net.basis.parameters()))
     assert net.lm_report.converged
-    h = 1e-6
-    for p, g in zip(params, grads):
-        for idx in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
-            with torch.no_grad():
-                p[idx] += h
-                up = float(loss())
-                p[idx] -= 2 * h
-                down = float(loss())
-                p[idx] += h
-            fd = (up - down) / (2 * h)
-            assert abs(fd - float(g[idx])) <= 1e-6 * (1 + abs(fd)), (idx, fd, float(g[idx]))
 
 
 @pytest.mark.parametrize("hessian", ["exact", "gauss_newton"])
