@@ -1,6 +1,8 @@
 """PI-HC-MoE: the expert solves (linear and Levenberg-Marquardt), their implicit gradients,
 several fields, interface remedies and placement of experts on devices."""
 
+import copy
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -307,6 +309,8 @@ def test_moe_solve_is_shared_within_a_step_and_redone_after_it():
     with torch.no_grad():
         a = net.coefficients()
     assert not a.requires_grad and net.coefficients() is not a
+    twin = copy.deepcopy(net)              # the cache holds a graph; copies leave it behind
+    assert twin._cache is None and torch.allclose(twin(x), net(x))
 
 
 def test_moe_trains_on_a_nonlinear_time_dependent_problem():

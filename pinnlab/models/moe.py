@@ -237,6 +237,12 @@ class HCMoENet(ExpertInterfaces, nn.Module):
             omega.register_hook(self._forget)
         return omega
 
+    def __getstate__(self):
+        """Copies and pickles leave the cached solve (and its autograd graph) behind."""
+        state = dict(super().__getstate__())
+        state["_cache"] = None
+        return state
+
     def _forget(self, grad):
         """Backward hook: the cached solve's graph is being consumed; the next call solves again."""
         self._cache = None
