@@ -58,9 +58,8 @@ class ExpertSystem:
 
     def subset(self, sl: slice, device) -> "ExpertSystem":
         """The system of experts ``sl`` with its data on ``device``."""
-        out = ExpertSystem(self.compiled, [b.subset(sl, device) for b in self.blocks], self.F, self.N,
-                           self.ridge, self.lm_iterations, self.lm_tol, self.lm_hessian)
-        return out
+        return ExpertSystem(self.compiled, [b.subset(sl, device) for b in self.blocks], self.F, self.N,
+                            self.ridge, self.lm_iterations, self.lm_tol, self.lm_hessian)
 
     # --------------------------------------------------------------- inputs
     def basis_inputs(self, basis) -> list[torch.Tensor]:
