@@ -23,7 +23,7 @@ KINDS = ("model", "sampler", "optimizer", "weighting")
 #: Top-level solve settings and their types.
 SOLVE_SETTINGS: dict[str, type] = {
     "steps": int, "seed": int, "device": str, "dtype": str, "engine": str,
-    "log_every": int, "eval_every": int, "checkpoint_every": int, "compile": bool,
+    "log_every": int, "eval_every": int, "checkpoint_every": int, "compile": Any,
     "max_failures": int, "hard": bool,
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -106,7 +107,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
           device: str = "auto", dtype: str = "float32", seed: int = 0, engine: str = "auto",
           callbacks: Sequence[Callable[[TrainState], None]] = (), out: str | Path | None = None,
           resume: bool = False, log_every: int = 100, eval_every: int = 0,
-          checkpoint_every: int = 1000, compile: bool = False, max_failures: int = 5,
+          checkpoint_every: int = 1000, compile: bool | str = False, max_failures: int = 5,
           progress: bool | None = None, report: bool = True, hard: bool = False) -> Result:
     """Train a physics-informed model of ``problem`` and evaluate it.
 
@@ -119,7 +120,14 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     every so many steps. ``hard=True`` wraps the model in an exact-constraint
     transform (Dirichlet and initial values hold by construction; their terms
     leave the loss).
+
+    ``compile=True`` (or ``"max-autotune"``) runs the residuals and their backward
+    as ``torch.compile``-d code with autotuned matrix products; ``"default"``
+    compiles faster but runs slower. The first step then pays the compilation
+    (seconds to a minute); ``metrics["first_step_seconds"]`` says how much, and
+    ``metrics["steady_steps_per_second"]`` is the rate of the steps after it.
     """
+    compile_mode = _compile_mode(compile)
     compiled = problem if isinstance(problem, CompiledProblem) else problem.compile()
     problem = compiled.problem
     dev, dt = _device(device), _dtype(dtype)
@@ -142,6 +150,10 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if steps < 0:
         raise ConfigError(f"steps must be >= 0, got {steps}")
     eng = make_engine(engine, net)
+    if compile_mode and eng.name != "jet":
+        raise ConfigError(f"compile={compile!r} needs the jet engine: torch.compile does not support "
+                          f"the double backward of the {eng.name} engine; use engine='jet' (a model "
+                          "with a jet rule) or compile=False")
     params = ParameterSet(compiled.parameters, dev, dt)
     trainable = list(net.parameters()) + list(params.parameters())
 
@@ -162,7 +174,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
               {"name": type(model).__name__},
               "sampler": cfg.describe(smp), "optimizer": cfg.describe(opt),
               "weighting": cfg.describe(wgt), "log_every": log_every, "eval_every": eval_every,
-              "checkpoint_every": checkpoint_every, "compile": compile}
+              "checkpoint_every": checkpoint_every, "compile": compile_mode or False}
     if isinstance(config["model"], dict) and isinstance(model, (str, dict)):
         config["model"] = cfg.describe(cfg.build("model", model))
     run_dir = prepare_run_dir(out, resume) if out is not None else None
@@ -185,13 +197,19 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         _rewrite_history(run_dir, history)
 
     residual_fn = None
-    if compile:
+    if compile_mode:
+        # the jet rules call memoised pure functions of multi-indices (lru_cache);
+        # Dynamo traces through the cache, which is correct for pure functions
+        warnings.filterwarnings("ignore", category=UserWarning, message=r"Dynamo detected a call to "
+                                r"a `functools\.lru_cache`-wrapped function at '(jets|layers)\.py")
+
         def residuals_of(batches, env):
             return compiled.residuals(net, eng, batches, env)
-        residual_fn = torch.compile(residuals_of, dynamic=False)
+        residual_fn = torch.compile(residuals_of, dynamic=False, mode=COMPILE_MODES[compile_mode])
     bar = Progress(steps, enabled=progress)
     failures, guard = 0, _snapshot(net, params, opt, smp, wgt)
     t0 = time.perf_counter()
+    t_first = None  # end of the first step (compilation and allocation warm-up)
     step = start
     ev = None
     while step < steps:
@@ -238,6 +256,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         failures = 0
         smp.observe(step, {k: r.detach() for k, r in ev.residuals.items()})
         step += 1
+        if t_first is None:
+            t_first = time.perf_counter()
         if step % 50 == 0:
             guard = _snapshot(net, params, opt, smp, wgt)
         logged = step % log_every == 0 or step == steps or step == start + 1
@@ -265,8 +285,12 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     bar.close()
     wall = elapsed0 + time.perf_counter() - t0
     trained = steps - start
+    t_end = time.perf_counter()
     metrics = {"steps": steps, "wall_seconds": wall,
-               "steps_per_second": trained / max(time.perf_counter() - t0, 1e-9) if trained else 0.0,
+               "steps_per_second": trained / max(t_end - t0, 1e-9) if trained else 0.0,
+               "first_step_seconds": (t_first - t0) if t_first is not None else 0.0,
+               "steady_steps_per_second": ((trained - 1) / max(t_end - t_first, 1e-9)
+                                           if trained > 1 else 0.0),
                "final_loss": _final_loss(history), "device": str(dev), "dtype": config["dtype"],
                "engine": eng.name}
     if ref is not None:
@@ -286,6 +310,22 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
             from .report import write_run_report
             write_run_report(run_dir, result)
     return result
+
+
+#: ``compile=`` values -> ``torch.compile`` mode (CUDA graphs stay off: a step's
+#: tensors are not static enough for them).
+COMPILE_MODES = {"default": None, "max-autotune": "max-autotune-no-cudagraphs"}
+
+
+def _compile_mode(value) -> str | None:
+    """``compile=`` as a key of :data:`COMPILE_MODES`, or ``None`` for eager."""
+    if value is None or value is False or (isinstance(value, str) and value.lower() in ("false", "off", "no")):
+        return None
+    if value is True or (isinstance(value, str) and value.lower() in ("true", "on", "yes")):
+        return "max-autotune"
+    if isinstance(value, str) and value in COMPILE_MODES:
+        return value
+    raise ConfigError(f"compile={value!r}: expected true, false or one of {', '.join(COMPILE_MODES)}")
 
 
 def _stage_dtype(opt, step: int, current: torch.dtype) -> torch.dtype:

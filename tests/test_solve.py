@@ -221,3 +221,25 @@ def test_cli_loads_scripts_that_import_their_siblings(tmp_path):
     problem, settings = load_problem_script(tmp_path / "p.py")
     assert settings["model"].width == 7
     assert str(tmp_path) not in sys.path
+
+
+def test_compiled_training_matches_eager_and_reports_its_warm_up():
+    """``compile=True`` (torch.compile, autotuned) trains the same model as eager code."""
+    hist, metrics = {}, {}
+    for mode in (False, True):
+        res = solve(heat(), steps=6, engine="jet", dtype="float64", log_every=1, compile=mode, **SMALL)
+        hist[mode] = [r["loss"] for r in res.history]
+        metrics[mode] = res.metrics
+    assert np.allclose(hist[False], hist[True], rtol=1e-8)
+    for m in metrics.values():
+        assert m["first_step_seconds"] > 0 and m["steady_steps_per_second"] > 0
+    assert metrics[True]["first_step_seconds"] > metrics[False]["first_step_seconds"]  # it compiled
+
+
+def test_compile_settings_are_checked():
+    with pytest.raises(ConfigError, match="needs the jet engine"):
+        solve(heat(), steps=1, engine="autograd", compile=True, **SMALL)
+    with pytest.raises(ConfigError, match="compile='fast'"):
+        solve(heat(), steps=1, compile="fast", **SMALL)
+    assert apply_overrides({}, ["compile=default"])["compile"] == "default"
+    assert apply_overrides({}, ["compile=true"])["compile"] is True
