@@ -105,9 +105,14 @@ def derivative_stack(expr: sp.Expr, kmax: int) -> Callable[[torch.Tensor], list]
     for _ in range(kmax):
         ders.append(sp.simplify(sp.diff(ders[-1], _Z)))
     run = to_torch(ders, [_Z], where=f"activation {expr}")
+    run_value = to_torch(ders[:1], [_Z], where=f"activation {expr}")
+    run_derivatives = to_torch(ders[1:], [_Z], where=f"activation {expr}") if kmax else None
 
-    def stack(z: torch.Tensor) -> list:
-        return run({_Z: z})
+    def stack(z: torch.Tensor, rows: int | None = None) -> list:
+        """``rows``: the derivatives f^(k), k >= 1, only for the first ``rows`` points."""
+        if rows is None or rows >= z.shape[0] or run_derivatives is None:
+            return run({_Z: z})
+        return run_value({_Z: z}) + run_derivatives({_Z: z[:rows]})
     return stack
 
 
@@ -151,6 +156,12 @@ class Jet:
     def value(self) -> torch.Tensor:
         return self.c[self.indices[0]]
 
+    def derivative_rows(self) -> int | None:
+        """How many leading points any derivative is carried for (``None``: all of them)."""
+        if not self.rows or any(a not in self.rows for a in self.indices[1:]):
+            return None
+        return max(self.rows.values())
+
     @property
     def max_order(self) -> int:
         return order(self.indices[-1])
@@ -173,8 +184,10 @@ class Jet:
 
     def map(self, expr_or_stack, derivatives: Callable | None = None) -> "Jet":
         """Apply an elementwise function given as a SymPy expression in ``z``."""
-        stack = derivative_stack(expr_or_stack, self.max_order) if derivatives is None else derivatives
-        ders = stack(self.value)
+        if derivatives is None:
+            ders = derivative_stack(expr_or_stack, self.max_order)(self.value, self.derivative_rows())
+        else:
+            ders = derivatives(self.value)
         return self.compose(ders)
 
     def compose(self, ders: Sequence[torch.Tensor]) -> "Jet":

@@ -105,6 +105,27 @@ def test_engine_matches_finite_differences(engine):
         assert torch.allclose(d[(0, alpha)], approx, rtol=tol, atol=tol), alpha
 
 
+@pytest.mark.parametrize("act", ACTS)
+def test_ragged_multi_block_pass_matches_per_block_derivatives(act):
+    """One ragged jet pass over blocks that need different derivatives (an interior block up
+    to 3rd order, a Neumann-like block of first derivatives, a value-only block) gives each
+    block exactly the derivatives the autograd engine gives it separately."""
+    net = small_net(act, width=6, depth=3)
+    torch.manual_seed(1)
+    blocks = [(torch.rand(n, 2, dtype=torch.float64) * 2 - 1, needs) for n, needs in (
+        (9, {0: {(0, 0)}}),
+        (11, {0: {(3, 0), (1, 1)}, 1: {(0, 2), (0, 0)}}),
+        (5, {0: {(1, 0)}, 1: {(0, 1), (0, 0)}}))]
+    fused = JetEngine().multi(net, blocks)
+    assert fused is not None
+    for (x, needs), got in zip(blocks, fused):
+        want = AutogradEngine()(net, x, needs)
+        assert set(got) == set(want)
+        for key in want:
+            assert got[key].shape == want[key].shape == (x.shape[0],)
+            assert torch.allclose(got[key], want[key], rtol=1e-9, atol=1e-10), (act, key)
+
+
 def test_faa_di_bruno_counts_match_bell_numbers():
     # number of set partitions of n distinct directions: 1, 2, 5, 15
     for n, bell in [(1, 1), (2, 2), (3, 5), (4, 15)]:

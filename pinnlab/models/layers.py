@@ -57,9 +57,11 @@ def _tanh_stack(kmax: int):
             nxt[i + 2] -= c
         polys.append(nxt)
 
-    def stack(z: torch.Tensor) -> list:
+    def stack(z: torch.Tensor, rows: int | None = None) -> list:
         t = _tanh(z)
         out = [t]
+        if rows is not None and rows < t.shape[0]:
+            t = t[:rows]  # the derivatives only for the points that carry derivatives
         if kmax >= 1:
             s = 1 - t * t
             out.append(s)
@@ -96,7 +98,7 @@ class Activation(nn.Module):
         return self.fn(x)
 
     def forward_jet(self, jet: Jet) -> Jet:
-        return jet.compose(_activation_stack(self.name, jet.max_order)(jet.value))
+        return jet.compose(_activation_stack(self.name, jet.max_order)(jet.value, jet.derivative_rows()))
 
     def extra_repr(self) -> str:
         return self.name
