@@ -448,3 +448,16 @@ def test_hypercube_property(lo: list[float], widths: list[float], seed: int) -> 
     p, n = cube.sample_boundary(64, rng(seed))
     assert cube.on_boundary(p).all() and not cube.contains(p + 1e-4 * n).any()
     assert cube.contains(p - 1e-4 * n).all()
+
+
+def test_uniform_boundary_sampling_gives_every_face_its_share():
+    """Random face choice could leave an end of an interval without a point (a lost condition)."""
+    for seed in range(20):
+        pts = Interval(0, 1).boundary.sample(2, np.random.default_rng(seed)).points.ravel()
+        assert sorted(pts.tolist()) == [0.0, 1.0]
+        b = Rectangle((0, 0), (2, 1)).boundary.sample(13, np.random.default_rng(seed))
+        faces, counts = np.unique(b.normals, axis=0, return_counts=True)
+        share = {(-1.0, 0.0): 13 / 6, (1.0, 0.0): 13 / 6, (0.0, -1.0): 13 / 3, (0.0, 1.0): 13 / 3}
+        assert len(faces) == 4
+        for f, c in zip(map(tuple, faces), counts):
+            assert abs(c - share[f]) < 2  # one stratum may straddle each end of a face

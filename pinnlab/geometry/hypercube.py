@@ -76,6 +76,10 @@ class Hypercube(Geometry):
 
     def _boundary_draw(self, m: int, rng: np.random.Generator, method: str):
         u = S.unit_samples(m, self.dim, rng, method)
+        if method == "uniform" and m > 1:
+            # stratified face choice: every face gets its share of points (to within 2)
+            # (random choice could leave an end of an Interval without a point)
+            u[:, 0] = (rng.permutation(m) + rng.random(m)) / m
         w = self._face_measures()
         cum = np.cumsum(w) / w.sum()
         face = np.minimum(np.searchsorted(cum, u[:, 0], side="right"), 2 * self.dim - 1)
