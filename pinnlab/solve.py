@@ -208,6 +208,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         residual_fn = torch.compile(residuals_of, dynamic=False, mode=COMPILE_MODES[compile_mode])
     bar = Progress(steps, enabled=progress)
     failures, guard = 0, _snapshot(net, params, opt, smp, wgt)
+    streak = rollbacks = 0  # finite steps since the last failure; failures in all
     t0 = time.perf_counter()
     t_first = None  # end of the first step (compilation and allocation warm-up)
     step = start
@@ -239,26 +240,37 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         ev = opt.step(evaluate, step)
         if not torch.isfinite(ev.total.detach()):
             failures += 1
+            rollbacks += 1
+            streak = 0
             _restore(guard, net, params, opt, smp, wgt)
             opt.scale_lr(0.5)
+            bad = [k for k, v in ev.terms.items() if not torch.isfinite(v.detach())]
             event = {"step": step, "event": "non-finite loss; rolled back and halved the step size",
-                     "failures": failures}
+                     "failures": failures, "terms": bad}
             history.append(event)
             _append_history(run_dir, event)
             if failures >= max_failures:
                 if run_dir is not None:
                     save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
                                                          elapsed0 + time.perf_counter() - t0))
+                kept = ("the last good state is in the checkpoint" if run_dir is not None
+                        else "nothing was saved (no run directory, out=, was given)")
                 raise TrainingError(f"training stopped at step {step}: the loss was non-finite "
-                                    f"{failures} times in a row despite rollback and step-size "
-                                    "reduction; the last good state is in the checkpoint")
+                                    f"{failures} times within {_RECOVERY} steps of each other despite "
+                                    f"rollback and step-size reduction (non-finite terms: "
+                                    f"{', '.join(bad) or 'the total'}); {kept}")
             continue
-        failures = 0
+        # a step that follows a rollback counts as recovered only after a run of finite
+        # steps: a too-large step size gives finite losses evaluated at the restored
+        # state, then non-finite ones after the update, forever
+        streak += 1
+        if streak >= _RECOVERY:
+            failures = 0
         smp.observe(step, {k: r.detach() for k, r in ev.residuals.items()})
         step += 1
         if t_first is None:
             t_first = time.perf_counter()
-        if step % 50 == 0:
+        if step % 50 == 0 and failures == 0 and _finite_parameters(net, params):
             guard = _snapshot(net, params, opt, smp, wgt)
         logged = step % log_every == 0 or step == steps or step == start + 1
         if logged:
@@ -292,7 +304,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                "steady_steps_per_second": ((trained - 1) / max(t_end - t_first, 1e-9)
                                            if trained > 1 else 0.0),
                "final_loss": _final_loss(history), "device": str(dev), "dtype": config["dtype"],
-               "engine": eng.name}
+               "engine": eng.name, "rollbacks": rollbacks}
     if ref is not None:
         metrics.update(score(net, ref, problem.field_names, dev, dt))
     metrics["parameters"] = params.values()
@@ -310,6 +322,14 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
             from .report import write_run_report
             write_run_report(run_dir, result)
     return result
+
+
+#: finite steps in a row after which earlier non-finite losses stop counting
+_RECOVERY = 10
+
+
+def _finite_parameters(net, params) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in list(net.parameters()) + list(params.parameters()))
 
 
 #: ``compile=`` values -> ``torch.compile`` mode (CUDA graphs stay off: a step's

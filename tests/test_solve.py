@@ -115,6 +115,18 @@ def test_non_finite_loss_rolls_back_then_stops_clearly(tmp_path):
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 0
 
 
+def test_step_size_that_diverges_after_every_rollback_stops_the_run(tmp_path):
+    """Finite losses at the restored state alternating with non-finite ones after each update
+    must not reset the failure count: the run stops instead of "succeeding" untrained."""
+    x = sp.Symbol("x")
+    u = sp.Function("u")(x)
+    p = Problem([u.diff(x, 2)], [Dirichlet(u, x)], domain=Interval(0, 1))
+    with pytest.raises(TrainingError, match=r"non-finite .*nothing was saved"):
+        solve(p, steps=50, optimizer=dict(name="adam", lr=1e30), max_failures=4, **SMALL)
+    res = solve(p, steps=30, optimizer=dict(name="adam", lr=1e-3), **SMALL)
+    assert res.metrics["rollbacks"] == 0
+
+
 def test_learnable_parameter_is_identified():
     x, t = sp.symbols("x t")
     u = sp.Function("u")(x, t)
