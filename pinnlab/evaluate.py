@@ -51,7 +51,16 @@ def reference_set(problem: Problem, n: int = 20000, seed: int = 12345) -> Refere
     fn = exact_reference(problem, ref)
     rng = np.random.default_rng(seed)
     pts = problem.domain.sample_interior(n, rng)
-    return ReferenceSet(pts, fn(pts))
+    vals = fn(pts)
+    if vals.shape != (len(pts), len(problem.fields)):
+        raise DataError(f"reference of {problem.name!r}: the exact solution gives values of shape "
+                        f"{vals.shape} at {len(pts)} points; expected ({len(pts)}, {len(problem.fields)}), "
+                        f"one column per field {problem.field_names}")
+    bad = int((~np.isfinite(vals)).any(axis=1).sum())
+    if bad:
+        raise DataError(f"reference of {problem.name!r}: the exact solution is NaN or infinite at {bad} of "
+                        f"{len(pts)} points of the domain")
+    return ReferenceSet(pts, vals)
 
 
 def predict(model: torch.nn.Module, points: np.ndarray, device, dtype, chunk: int = 65536) -> np.ndarray:

@@ -107,6 +107,27 @@ class Problem:
                                        "function such as sympy.Function('u')(x, t)")
         self.coordinates = tuple(coordinates) if coordinates is not None else tuple(self.fields[0].args)
         self._check_coordinates()
+        names = [str(f.func) for f in self.fields]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DeclarationError(f"problem {name!r}: field {repeated[0]} is declared more than once "
+                                   f"in fields={self.fields}")
+        for kind, table in (("parameters", parameters), ("constants", constants),
+                            ("parameter_reference", parameter_reference)):
+            for s in (table or {}):
+                if not isinstance(s, sp.Symbol):
+                    raise DeclarationError(f"problem {name!r}: {kind} keys must be SymPy Symbols, got "
+                                           f"{s!r} ({type(s).__name__}); use sympy.Symbol({str(s)!r})")
+                if s in self.coordinates:
+                    raise DeclarationError(f"problem {name!r}: {s} in {kind} is a coordinate")
+        both = sorted(set(parameters or {}) & set(constants or {}), key=str)
+        if both:
+            raise DeclarationError(f"problem {name!r}: {both[0]} is both a learnable parameter and a "
+                                   "constant; declare it in one of parameters= or constants=")
+        unknown = sorted(set(parameter_reference or {}) - set(parameters or {}), key=str)
+        if unknown:
+            raise DeclarationError(f"problem {name!r}: parameter_reference names {unknown[0]}, which is "
+                                   "not a learnable parameter (parameters=)")
         self.parameters = {s: _finite(v, f"parameter {s}") for s, v in (parameters or {}).items()}
         self.constants = {s: _finite(v, f"constant {s}") for s, v in (constants or {}).items()}
         self.parameter_reference = dict(parameter_reference or {})
@@ -171,6 +192,10 @@ def exact_reference(problem: Problem, reference: Any) -> Callable[[np.ndarray], 
     from .expr import to_torch
     import torch
 
+    if isinstance(reference, str):
+        raise DeclarationError(f"reference of {problem.name!r}: got the string {reference!r}; give a SymPy "
+                               "expression, {field: expression}, a function of points, or points and "
+                               "values (strings are never parsed)")
     if callable(reference) and not isinstance(reference, sp.Basic):
         return lambda pts: np.asarray(reference(pts), dtype=np.float64).reshape(len(pts), -1)
     if isinstance(reference, Mapping):

@@ -21,7 +21,7 @@ from . import config as cfg
 from . import distributed
 from .compiler import CompiledProblem
 from .engines import make_engine
-from .errors import CheckpointError, ConfigError, TrainingError
+from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import predict, reference_set, score
 from .loss import LossEval, ParameterSet, evaluate_losses
 from .models import ModelContext
@@ -63,7 +63,16 @@ class Result:
 
     def predict(self, points) -> np.ndarray:
         """Field values ``(n, n_fields)`` at ``points`` ``(n, n_coords)``."""
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, len(self.problem.coordinates))
+        d = len(self.problem.coordinates)
+        try:
+            pts = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"predict: points must be numbers of shape (n, {d}), got {type(points).__name__}") from None
+        if pts.ndim == 1 and pts.size == d:
+            pts = pts[None, :]
+        if pts.ndim != 2 or pts.shape[1] != d:
+            raise DataError(f"predict: points must have shape (n, {d}) (coordinates "
+                            f"{', '.join(self.problem.coordinate_names)}), got {pts.shape}")
         return predict(self.model, pts, self.device, self.dtype)
 
     @property
@@ -93,8 +102,11 @@ def _dtype(name: str | torch.dtype) -> torch.dtype:
 
 def _build_model(spec: Any, problem: Problem) -> torch.nn.Module:
     if isinstance(spec, torch.nn.Module):
-        return spec
+        return _checked_module(spec, problem)
     spec = cfg.build("model", spec)
+    if not callable(getattr(spec, "build", None)):
+        raise ConfigError(f"model must be a registry name (pinnlab list), a settings dict, a model spec "
+                          f"such as MLP(...) or a torch.nn.Module, got {spec!r}")
     lo, hi = problem.domain.bounds
     ctx = ModelContext(len(problem.coordinates), len(problem.fields), np.asarray(lo), np.asarray(hi),
                        problem.coordinate_names, problem.field_names, problem.time_axis,
@@ -128,6 +140,13 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     ``metrics["steady_steps_per_second"]`` is the rate of the steps after it.
     """
     compile_mode = _compile_mode(compile)
+    for key, value, least in (("steps", steps, 0), ("seed", seed, 0), ("log_every", log_every, 1),
+                              ("eval_every", eval_every, 0), ("checkpoint_every", checkpoint_every, 0),
+                              ("max_failures", max_failures, 1)):
+        if value is None and key == "steps":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigError(f"{key} must be an integer >= {least}, got {value!r}")
     compiled = problem if isinstance(problem, CompiledProblem) else problem.compile()
     problem = compiled.problem
     dev, dt = _device(device), _dtype(dtype)
@@ -192,6 +211,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         smp.to(dev, dt)
         _restore(state, net, params, opt, smp, wgt)
         start, history, elapsed0 = int(state["step"]), list(state["history"]), float(state["elapsed"])
+        if start > steps:
+            raise ConfigError(f"resume: the checkpoint in {run_dir} is at step {start}, beyond steps={steps}; "
+                              f"pass steps >= {start} to continue it")
     if run_dir is not None:
         write_json(run_dir / "config.json", config)
         _rewrite_history(run_dir, history)
@@ -346,6 +368,27 @@ def _compile_mode(value) -> str | None:
     if isinstance(value, str) and value in COMPILE_MODES:
         return value
     raise ConfigError(f"compile={value!r}: expected true, false or one of {', '.join(COMPILE_MODES)}")
+
+
+def _checked_module(net: torch.nn.Module, problem: Problem) -> torch.nn.Module:
+    """A user's module must map ``(N, n_coordinates)`` to ``(N, n_fields)``: tried on two points."""
+    d, m = len(problem.coordinates), len(problem.fields)
+    lo, hi = (np.asarray(b, dtype=np.float64) for b in problem.domain.bounds)
+    ref = next((p for p in net.parameters()), None)
+    x = torch.as_tensor(np.stack([lo, hi]), dtype=ref.dtype if ref is not None else torch.float32,
+                        device=ref.device if ref is not None else "cpu")
+    want = f"points of shape (N, {d}) (coordinates {', '.join(problem.coordinate_names)}) to (N, {m}) " \
+           f"(fields {', '.join(problem.field_names)})"
+    try:
+        with torch.no_grad():
+            y = net(x)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's forward is reported as such
+        raise ConfigError(f"model {type(net).__name__} fails on {want.split(' to ')[0]}: "
+                          f"{type(exc).__name__}: {exc}") from None
+    shape = tuple(getattr(y, "shape", ()))
+    if not (shape == (2, m) or (m == 1 and shape == (2,))):
+        raise ConfigError(f"model {type(net).__name__} must map {want}; it gives shape {shape} for 2 points")
+    return net
 
 
 def _stage_dtype(opt, step: int, current: torch.dtype) -> torch.dtype:

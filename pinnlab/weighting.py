@@ -16,6 +16,7 @@ gate); :func:`mean_square` applies them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -58,7 +59,14 @@ class FixedWeights:
         self.current = {}
         for name, term in problem.terms.items():
             w = self.weights.get(name, self.weights.get(term.group, term.weight))
-            self.current[name] = float(w)
+            try:
+                w = float(w)
+            except (TypeError, ValueError):
+                raise ConfigError(f"weighting: the weight of term {name!r} must be a number, got {w!r}") from None
+            if not math.isfinite(w) or w < 0:
+                raise ConfigError(f"weighting: the weight of term {name!r} must be a finite number >= 0, "
+                                  f"got {w} (a negative weight would maximise that term's loss)")
+            self.current[name] = w
 
     def __call__(self, step: int, residuals: dict, batches: dict, params: list) -> dict:
         out = {}
