@@ -99,8 +99,8 @@ def levenberg_marquardt(objective, omega0: torch.Tensor, iterations: int, tol: f
     (H + (mu s + shift) I) d = -g, with s the mean diagonal of H, ``shift`` lifting an
     indefinite H to positive definite, and mu adapted per expert (divided by 3 when
     the step lowers Phi, multiplied by 4 when it is rejected). An expert stops when an
-    accepted step changes omega by at most ``tol`` (relative); at most ``iterations``
-    steps are tried.
+    accepted step, or a step damped no more than at the start, changes omega by at most
+    ``tol`` (relative); at most ``iterations`` steps are tried.
     Returns ``(omega, LMReport)``.
     """
     omega = omega0.clone()
@@ -125,12 +125,15 @@ def levenberg_marquardt(objective, omega0: torch.Tensor, iterations: int, tol: f
         shrinks = g_new.norm(dim=-1) < g.norm(dim=-1)
         accept = ((phi_new < phi) | ((phi_new <= phi + level) & shrinks)) & ~done & torch.isfinite(phi_new)
         small_step = step.norm(dim=-1) <= tol * (omega.norm(dim=-1) + tol)
+        # a lightly damped step (mu at most its start) below tol: omega is already stationary to
+        # tolerance, whether or not rounding lets the step lower Phi (a warm start at the optimum)
+        stationary = small_step & (mu <= 1e-3)
         omega = torch.where(accept[:, None], trial, omega)
         g = torch.where(accept[:, None], g_new, g)
         H = torch.where(accept[:, None, None], H_new, H)
         phi = torch.where(accept, phi_new, phi)
         mu = torch.where(accept, (mu / 3).clamp_min(1e-12), mu * 4)
-        done = done | (accept & small_step) | (mu > 1e12)
+        done = done | (accept & small_step) | stationary | (mu > 1e12)
         if bool(done.all()):
             break
     return omega, LMReport(it, bool(done.all()), float(phi.max()), float(g.abs().max()))
