@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 CASES = {
-    "small": dict(width=20, depth=3, n_interior=2540, n_boundary=80, n_initial=160, steps=400),
+    "small": dict(width=20, depth=3, n_interior=2540, n_boundary=80, n_initial=160, steps=1000),
     "pinnacle": dict(width=100, depth=5, n_interior=8192, n_boundary=2048, n_initial=2048, steps=30),
 }
 
@@ -152,7 +152,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--case", choices=sorted(CASES), default="small")
     p.add_argument("--steps", type=int)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--variants", default="jet,jet+compile,autograd,deepxde")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -178,7 +178,9 @@ def main() -> None:
         extra = statistics.median(r["peak_rss_mb"] - r["base_rss_mb"] for r in good)
         first = statistics.median(r.get("first_step_s", float("nan")) for r in good)
         summary[v] = {"steps_per_s": med, "peak_rss_mb": peak, "train_rss_mb": extra}
-        print(f"{v:<16}{med:>12.2f}{peak:>13.0f}{extra:>18.0f}{first:>14.2f}")
+        rates = sorted(r["steps_per_s"] for r in good)
+        print(f"{v:<16}{med:>12.2f}{peak:>13.0f}{extra:>18.0f}{first:>14.2f}   "
+              f"(runs {rates[0]:.2f}-{rates[-1]:.2f})")
     best = max((k for k in summary if k != "deepxde"), key=lambda k: summary[k]["steps_per_s"], default=None)
     flops = jet_flops_per_step(CASES[args.case])
     peak_rate = matmul_gflops()
@@ -189,6 +191,14 @@ def main() -> None:
            "jet_gflop_per_step": flops / 1e9, "matmul_gflops": peak_rate}
     if out["pinnlab_steps_per_s"] and out["deepxde_steps_per_s"]:
         out["ratio"] = out["pinnlab_steps_per_s"] / out["deepxde_steps_per_s"]
+        # each repeat's pinnlab and DeepXDE runs are neighbours in time: their ratio is less
+        # exposed to this shared machine's drift (20-40% within minutes) than the medians' ratio
+        pairs = [a["steps_per_s"] / b["steps_per_s"] for a, b in zip(runs[best], runs["deepxde"])
+                 if "error" not in a and "error" not in b]
+        out["paired_ratios"] = [round(r, 3) for r in pairs]
+        out["paired_ratio_median"] = statistics.median(pairs)
+        print(f"ratio {best} / deepxde: {out['ratio']:.2f} (medians); per repeat "
+              f"{', '.join(f'{r:.2f}' for r in pairs)}, median {out['paired_ratio_median']:.2f}")
     jets = [k for k in summary if k.startswith("jet")]
     if jets:
         fastest_jet = max(jets, key=lambda k: summary[k]["steps_per_s"])
