@@ -332,5 +332,9 @@ def test_moe_rejects_settings_it_cannot_honour():
         _build_model(HCMoE(solver="newton", basis=4, width=4, depth=1), burgers)
     with pytest.raises(ConfigError, match="not a torch device"):
         _build_model(HCMoE(devices=("gpu0",), basis=4, width=4, depth=1), burgers)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="'cuda:0' is not available here"):
+            _build_model(HCMoE(devices=("cuda:0", "cuda:1"), basis=4, width=4, depth=1, experts=(2, 1)),
+                         burgers)
     with pytest.raises(ConfigError, match="devices for 2 experts"):
         _build_model(HCMoE(devices=("cpu",) * 3, basis=4, width=4, depth=1, experts=(2, 1)), burgers)

@@ -92,9 +92,13 @@ class HCMoENet(ExpertInterfaces, nn.Module):
         self.devices = tuple(str(dv) for dv in devices)
         for dv in self.devices:
             try:
-                torch.device(dv)
+                dev = torch.device(dv)
             except RuntimeError as exc:
                 raise ConfigError(f"hc_moe: devices: {dv!r} is not a torch device ({exc})") from None
+            if dev.type == "cuda" and (not torch.cuda.is_available()
+                                       or (dev.index or 0) >= torch.cuda.device_count()):
+                raise ConfigError(f"hc_moe: devices: {dv!r} is not available here "
+                                  f"({torch.cuda.device_count()} CUDA devices); use () or 'cpu'")
         self.basis = basis
         self.compiled = compiled
         self.F = len(problem.fields)
