@@ -227,7 +227,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
 
         def residuals_of(batches, env):
             return compiled.residuals(net, eng, batches, env)
-        residual_fn = torch.compile(residuals_of, dynamic=False, mode=COMPILE_MODES[compile_mode])
+        residual_fn = torch.compile(residuals_of, dynamic=None, mode=COMPILE_MODES[compile_mode])
     bar = Progress(steps, enabled=progress)
     failures, guard = 0, _snapshot(net, params, opt, smp, wgt)
     streak = rollbacks = 0  # finite steps since the last failure; failures in all
