@@ -300,3 +300,18 @@ def test_ambiguous_declarations_are_refused():
                      "not a learnable parameter")):
         with pytest.raises(pinnlab.DeclarationError, match=err):
             Problem(**base, **kw)
+
+
+def test_hard_constraints_warn_about_conditions_that_stay_soft():
+    from pinnlab import Disk
+    x, y, t = sp.symbols("x y t")
+    u = sp.Function("u")(x, y, t)
+    outer, hole = Disk((0, 0), 1), Disk((0.3, 0), 0.3)
+    dom = (outer - hole) * TimeInterval(0, 0.5)
+    p = Problem([sp.Eq(u.diff(t), u.diff(x, 2) + u.diff(y, 2))],
+                [Initial(u, 0), Dirichlet(u, 0, on=dom.boundary_of(outer)),
+                 Dirichlet(u, 1, on=dom.boundary_of(hole))], domain=dom)
+    with pytest.warns(UserWarning, match="dirichlet1, dirichlet2 stay in the loss"):
+        res = solve(p, steps=1, hard=True, model=MLP(8, 1), log_every=1, progress=False, report=False,
+                    sampler=dict(name="uniform", n_interior=50, n_boundary=20, n_initial=20))
+    assert "loss_dirichlet1" in res.history[-1] and "loss_initial0" not in res.history[-1]

@@ -38,6 +38,7 @@ hold by construction (the solver may drop them from the loss).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -385,6 +386,15 @@ class Hard:
             raise ConfigError("hard: the problem has no Dirichlet condition on the whole boundary (or on "
                               "boundary_of(...) parts that tile it) and no "
                               "initial value condition to impose exactly")
+        from ..conditions import Condition
+        soft = [c.default_name(i) for i, c in enumerate(problem.conditions)
+                if isinstance(c, Condition) and c.kind in ("dirichlet", "initial")
+                and c.default_name(i) not in plan["exact"]]
+        if soft:
+            warnings.warn(f"hard: {', '.join(soft)} stay in the loss (soft): exact imposition covers "
+                          "Dirichlet data on the whole boundary, boundary_of(...) parts that tile it "
+                          "(problems without a time axis), initial values and velocities, with values "
+                          "that depend on the coordinates only", UserWarning, stacklevel=2)
         return HardConstraintNet(inner, problem, plan)
 
 
