@@ -133,6 +133,9 @@ def _report(args) -> int:
         return 0
     from .report import rebuild_report
     run_dir = Path(args.run_dir)
+    if not (run_dir / "history.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (no history.jsonl"
+                          f"{'' if run_dir.is_dir() else '; the directory does not exist'})")
     script = args.problem
     if script is None and (run_dir / "problem_script.txt").exists():
         script = (run_dir / "problem_script.txt").read_text().strip()
@@ -165,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "compare":
             from .report import compare_runs
+            missing = [d for d in args.run_dirs if not (Path(d) / "history.jsonl").is_file()]
+            if missing:
+                raise ConfigError(f"compare: not run directories (no history.jsonl): {', '.join(missing)}")
             compare_runs(args.run_dirs, args.out)
             print(f"comparison: {args.out}")
             return 0

@@ -190,6 +190,10 @@ def test_cli_solve_and_errors(tmp_path, capsys):
     assert "unknown sampler 'r5x'" in capsys.readouterr().err
     assert main(["solve", str(tmp_path / "missing.py")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "norun")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert main(["compare", str(out), str(tmp_path / "norun"), "--out", str(tmp_path / "c.html")]) == 2
+    assert "norun" in capsys.readouterr().err and not (tmp_path / "c.html").exists()
 
 
 def test_cli_help_lists_commands():
