@@ -6,6 +6,7 @@ The metric is PINNacle's relative L2 error (L2RE), pooled over fields:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,7 @@ def reference_set(problem: Problem, n: int = 20000, seed: int = 12345) -> Refere
         if vals.shape[1] != len(problem.fields):
             raise DataError(f"reference of {problem.name!r}: {vals.shape[1]} value columns for "
                             f"{len(problem.fields)} fields {problem.field_names}")
-        return ReferenceSet(pts, vals)
+        return _zero_warned(problem, ReferenceSet(pts, vals))
     fn = exact_reference(problem, ref)
     rng = np.random.default_rng(seed)
     pts = problem.domain.sample_interior(n, rng)
@@ -60,7 +61,16 @@ def reference_set(problem: Problem, n: int = 20000, seed: int = 12345) -> Refere
     if bad:
         raise DataError(f"reference of {problem.name!r}: the exact solution is NaN or infinite at {bad} of "
                         f"{len(pts)} points of the domain")
-    return ReferenceSet(pts, vals)
+    return _zero_warned(problem, ReferenceSet(pts, vals))
+
+
+def _zero_warned(problem: Problem, ref: ReferenceSet) -> ReferenceSet:
+    """A reference that is zero everywhere has no relative error: l2re is then absolute."""
+    finite = ref.values[np.isfinite(ref.values)]
+    if finite.size and not np.any(finite):
+        warnings.warn(f"reference of {problem.name!r} is zero everywhere: 'l2re' is then the absolute "
+                      "RMS error of the prediction", UserWarning, stacklevel=3)
+    return ref
 
 
 def predict(model: torch.nn.Module, points: np.ndarray, device, dtype, chunk: int = 65536) -> np.ndarray:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,14 @@ def load_latest(run_dir: str | os.PathLike) -> tuple[dict, Path]:
         if not path.exists():
             continue
         try:
-            return load_checkpoint(path), path
+            state = load_checkpoint(path)
         except CheckpointError as exc:
             errors.append(str(exc))
+            continue
+        if errors:
+            warnings.warn(f"resuming from the previous checkpoint {path} (step {state.get('step')}): "
+                          f"{'; '.join(errors)}", UserWarning, stacklevel=2)
+        return state, path
     if errors:
         raise CheckpointError("no intact checkpoint in " + str(run_dir) + ": " + "; ".join(errors))
     raise CheckpointError(f"cannot resume: {run_dir} has no checkpoint")

@@ -87,9 +87,11 @@ def test_resume_falls_back_to_previous_checkpoint_when_current_is_corrupt(tmp_pa
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError, match="truncated or corrupted"):
         load_checkpoint(tmp_path / "checkpoint.pt")
-    state, path = load_latest(tmp_path)
+    with pytest.warns(UserWarning, match=r"previous checkpoint .*step 15.*truncated or corrupted"):
+        state, path = load_latest(tmp_path)
     assert path.name == "checkpoint.prev.pt" and state["step"] == 15
-    res = solve(heat(), steps=25, out=tmp_path, resume=True, **SMALL)
+    with pytest.warns(UserWarning, match="resuming from the previous checkpoint"):
+        res = solve(heat(), steps=25, out=tmp_path, resume=True, **SMALL)
     assert res.metrics["steps"] == 25
 
 
@@ -283,6 +285,8 @@ def test_bad_models_settings_and_references_get_clear_errors(tmp_path):
                      ("x", "strings are never parsed")):
         with pytest.raises((pinnlab.DataError, pinnlab.DeclarationError), match=err):
             solve(Problem(**base, reference=ref), steps=1, **SMALL)
+    with pytest.warns(UserWarning, match="zero everywhere: 'l2re' is then the absolute"):
+        solve(Problem(**base, reference=0), steps=1, **SMALL)
     res = solve(p, steps=3, out=tmp_path / "run", **SMALL)
     with pytest.raises(ConfigError, match="at step 3, beyond steps=2"):
         solve(p, steps=2, out=tmp_path / "run", resume=True, **SMALL)
