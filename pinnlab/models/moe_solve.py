@@ -107,7 +107,8 @@ def levenberg_marquardt(objective, omega0: torch.Tensor, iterations: int, tol: f
     K, n = omega.shape
     eye = torch.eye(n, dtype=omega.dtype, device=omega.device)
     phi, g, H = objective(omega)
-    mu = torch.full((K,), 1e-3, dtype=omega.dtype, device=omega.device)
+    mu0 = 1e-3
+    mu = torch.full((K,), mu0, dtype=omega.dtype, device=omega.device)
     done = torch.zeros(K, dtype=torch.bool, device=omega.device)
     it = 0
     for it in range(1, iterations + 1):
@@ -127,7 +128,7 @@ def levenberg_marquardt(objective, omega0: torch.Tensor, iterations: int, tol: f
         small_step = step.norm(dim=-1) <= tol * (omega.norm(dim=-1) + tol)
         # a lightly damped step (mu at most its start) below tol: omega is already stationary to
         # tolerance, whether or not rounding lets the step lower Phi (a warm start at the optimum)
-        stationary = small_step & (mu <= 1e-3)
+        stationary = small_step & (mu <= mu0)
         omega = torch.where(accept[:, None], trial, omega)
         g = torch.where(accept[:, None], g_new, g)
         H = torch.where(accept[:, None, None], H_new, H)
