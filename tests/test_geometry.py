@@ -334,6 +334,25 @@ def test_where_filters() -> None:
         dom.boundary.where(lambda x, t: x > 5).sample(10, rng())
 
 
+def test_where_predicate_errors_name_the_predicate() -> None:
+    from pinnlab.geometry.region import describe
+    dom = Rectangle((0, 0), (1, 1))
+    # several lambdas on one line: each is named by its own text
+    a, b = (lambda x, y: x > 0.5), (lambda x, y: np.ones(3))
+    assert describe(a) == "lambda x, y: x > 0.5" and describe(b) == "lambda x, y: np.ones(3)"
+    multi = (lambda x, y:
+             (x > 0.5)
+             & (y < 0.2))
+    assert describe(multi) == "lambda x, y: (x > 0.5) & (y < 0.2)"
+    with pytest.raises(GeometryError, match=r"lambda x, y: np.ones\(3\) .* one boolean per point .*"
+                       r"returned shape \(3,\)"):
+        dom.boundary.where(b).sample(10, rng())
+    with pytest.raises(GeometryError, match=r"lambda x: x > 0 .* failed: TypeError.* 2 coordinate"):
+        dom.boundary.where(lambda x: x > 0).sample(10, rng())
+    with pytest.raises(GeometryError, match=r"x > 0 and y > 0 .* failed: ValueError.*elementwise"):
+        dom.interior.where(lambda x, y: x > 0 and y > 0).sample(10, rng())
+
+
 def test_periodic_pairs() -> None:
     dom = Interval(-1, 1) * TimeInterval(0, 1)
     left, right = dom.periodic_pairs(0, 64, rng(19), "sobol")

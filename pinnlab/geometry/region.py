@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import linecache
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
@@ -34,25 +35,27 @@ class RegionSample:
         return int(self.points.shape[0])
 
 
-def _lambda_text(src: str) -> str:
-    """Cut the first ``lambda ...`` expression out of a line of source."""
-    start = src.find("lambda")
-    if start < 0:
-        return "<lambda>"
-    depth, seen_colon = 0, False
-    for i in range(start, len(src)):
-        ch = src[i]
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth < 0:
-                return src[start:i].strip()
-        elif ch == ":" and depth == 0:
-            seen_colon = True
-        elif ch in ",\n" and depth == 0 and seen_colon:
-            return src[start:i].strip()
-    return src[start:].strip()
+def _lambda_text(fn: Callable) -> str:
+    """``lambda args: body`` of a lambda, its body cut from the source by the code's column
+    positions (so that one line holding several lambdas names the right one)."""
+    code = fn.__code__
+    spans = [p for p in code.co_positions() if p[0] is not None and p[2] is not None
+             and p[3] is not None and (p[2], p[3]) != (0, 0)]
+    if not spans:
+        raise OSError("no positions")
+    first, last = min(p[0] for p in spans), max(p[1] for p in spans)
+    col0 = min(p[2] for p in spans if p[0] == first)
+    col1 = max(p[3] for p in spans if p[1] == last)
+    lines = [linecache.getline(code.co_filename, n) for n in range(first, last + 1)]
+    if not all(lines):
+        raise OSError("no source")
+    # co_positions columns count UTF-8 bytes
+    raw = [ln.encode() for ln in lines]
+    raw[-1] = raw[-1][:col1]
+    raw[0] = raw[0][col0:]
+    body = " ".join(r.decode(errors="replace").strip() for r in raw)
+    args = ", ".join(inspect.signature(fn).parameters)
+    return f"lambda {args}: {body}"
 
 
 def describe(predicate: Predicate) -> str:
@@ -60,9 +63,10 @@ def describe(predicate: Predicate) -> str:
     name = getattr(predicate, "__name__", None) or repr(predicate)
     if name == "<lambda>":
         try:
-            return _lambda_text(inspect.getsource(predicate))[:100]
-        except (OSError, TypeError):
+            text = _lambda_text(predicate)
+        except (OSError, TypeError, ValueError, AttributeError):
             return name
+        return text if len(text) <= 100 else text[:97] + "..."
     return name
 
 
@@ -138,12 +142,21 @@ class Region:
         for pred in self._predicates:
             try:
                 out = pred(*cols)
-            except TypeError as exc:
+            except Exception as exc:
+                hint = (f"it is called with {self.dim} coordinate columns (numpy arrays), so it must "
+                        "take that many arguments and work elementwise (np.sin, &, |, not math.sin, "
+                        "and, or)")
+                raise GeometryError(f"where() predicate {describe(pred)} on the {self.kind} of "
+                                    f"{self.geometry!r} failed: "
+                                    f"{type(exc).__name__}: {exc}; {hint}") from None
+            try:
+                out = np.asarray(out, dtype=bool)
+                mask &= np.broadcast_to(out, mask.shape)
+            except (TypeError, ValueError) as exc:
                 raise GeometryError(
-                    f"predicate {describe(pred)} of {self!r} must take {self.dim} "
-                    f"coordinate columns: {exc}"
-                ) from exc
-            mask &= np.broadcast_to(np.asarray(out, dtype=bool), mask.shape)
+                    f"where() predicate {describe(pred)} on the {self.kind} of {self.geometry!r} must "
+                    f"return one boolean per point "
+                    f"(shape ({mask.shape[0]},)); it returned shape {np.shape(out)}") from None
         return mask
 
     def _rejection(self, n: int, rng: np.random.Generator, method: str) -> RegionSample:
