@@ -173,6 +173,11 @@ class CompiledProblem:
         expr = obj.residual(where)
         block = self._block_for(on, where, obj.default_name(index))
         fn, reads, normals = self._compile(expr, where)
+        if not reads and not (expr.free_symbols & set(self.parameters)):
+            raise DeclarationError(f"{where}: its residual {expr} involves no field "
+                                   f"{list(self.fields)} and no learnable parameter, so training "
+                                   "cannot change it" + ("" if obj.kind == "pde" else
+                                   " (a coordinate where a field belongs, e.g. Dirichlet(x, 0)?)"))
         if normals:
             sample = block.region.sample(4, np.random.default_rng(0))
             if sample.normals is None:

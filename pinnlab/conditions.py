@@ -39,7 +39,7 @@ def as_residual(expr: Any, where: str) -> sp.Expr:
         out = sp.sympify(expr, strict=True)
     except (sp.SympifyError, TypeError) as exc:
         raise DeclarationError(f"{where}: cannot use {expr!r} as an expression ({exc})") from None
-    if isinstance(out, sp.logic.boolalg.Boolean):
+    if isinstance(out, sp.logic.boolalg.Boolean) and not isinstance(out, sp.Expr):  # not Symbols
         raise DeclarationError(f"{where}: expected an expression or Eq, got the condition {out}")
     return out
 

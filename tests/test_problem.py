@@ -194,6 +194,12 @@ def test_learnable_parameter_and_observation_data():
                              constants={sp.Symbol("c"): float("nan")}), "not finite"),
     (lambda x, t, u: Problem([u.diff(t)], [Neumann(u, 0, on="initial")], domain=Interval(0, 1) * TimeInterval(0, 1)),
      "no normals"),
+    (lambda x, t, u: Problem([u.diff(t)], [Dirichlet(x, 0)], domain=Interval(0, 1) * TimeInterval(0, 1)),
+     r"'dirichlet0': its residual x involves no field .* coordinate where a field belongs"),
+    (lambda x, t, u: Problem([0], [Initial(u, 0)], domain=Interval(0, 1) * TimeInterval(0, 1), fields=[u]),
+     r"equation 'pde0': its residual 0 involves no field \[u\(x, t\)\]"),
+    (lambda x, t, u: Problem([u.diff(t), x], [], domain=Interval(0, 1) * TimeInterval(0, 1)),
+     r"equation 'pde1': its residual x involves no field"),
 ])
 def test_bad_declarations_raise_clear_errors(make, match):
     x, t = sp.symbols("x t")
