@@ -243,3 +243,16 @@ def test_postgres_study(tmp_path):
     assert summary["counts"].get("complete", 0) >= 2
     assert all(Path(t.user_attrs["run_dir"]).is_dir() for t in study.get_trials(deepcopy=False))
     optuna.delete_study(study_name=name, storage=open_storage(url, None))
+
+
+def test_plan_workers_threads(monkeypatch):
+    from pinnlab.study.runner import plan_workers
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert plan_workers(2, "cpu") == [("cpu", 2), ("cpu", 2)]
+    assert plan_workers(None, "cpu") == [("cpu", 2), ("cpu", 2)]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # the user's per-process thread count is kept
+    assert plan_workers(2, "cpu") == [("cpu", 1), ("cpu", 1)]
+    assert plan_workers(2, "cpu", threads=3) == [("cpu", 3), ("cpu", 3)]  # --threads wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    assert plan_workers(4, "cpu") == [("cpu", 1)] * 4

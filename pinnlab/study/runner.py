@@ -314,9 +314,11 @@ def _raise_interrupt(signum, frame):
 def plan_workers(workers: int | None, device: str | None, trials_per_gpu: int = 1,
                  threads: int | None = None) -> list[tuple[str, int]]:
     """``(device, threads)`` for every worker: one per GPU (times ``trials_per_gpu``), or CPU
-    workers with ``cores // workers`` threads each."""
+    workers with ``cores // workers`` threads each. ``threads`` (else OMP_NUM_THREADS, when set)
+    fixes the threads of every worker."""
     import torch
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = threads or _env_threads()
     want = device or "auto"
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
@@ -330,6 +332,16 @@ def plan_workers(workers: int | None, device: str | None, trials_per_gpu: int = 
     n = workers or max(1, min(4, cores // 2))
     th = threads or max(1, cores // n)
     return [(want, th) for _ in range(n)]
+
+
+def _env_threads() -> int | None:
+    """The thread count the user set with OMP_NUM_THREADS (honoured per worker), if any."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").strip()
+    try:
+        n = int(raw)
+    except ValueError:
+        return None
+    return n if n > 0 else None
 
 
 def _spawn(opts: StudyOptions, device: str, threads: int, index: int) -> subprocess.Popen:
