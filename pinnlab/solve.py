@@ -166,6 +166,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     wgt = cfg.build("weighting", weighting)
     planned = opt.planned_steps() if callable(getattr(opt, "planned_steps", None)) else 0
     steps = int(steps if steps is not None else planned or 1000)
+    _check_chain_length(opt, planned, steps)
     eng = make_engine(engine, net)
     if compile_mode and eng.name != "jet":
         raise ConfigError(f"compile={compile!r} needs the jet engine: torch.compile does not support "
@@ -366,6 +367,26 @@ def _compile_mode(value) -> str | None:
     if isinstance(value, str) and value in COMPILE_MODES:
         return value
     raise ConfigError(f"compile={value!r}: expected true, false or one of {', '.join(COMPILE_MODES)}")
+
+
+def _check_chain_length(opt: Any, planned: int, steps: int) -> None:
+    """Warn when ``steps`` differs from an optimizer chain's planned length so that stages are never
+    reached, or the last stage runs on past its own length."""
+    lengths = getattr(opt, "steps", None)
+    if not planned or steps == planned or not isinstance(lengths, list) or len(lengths) < 2:
+        return
+    names = [getattr(s, "name", type(s).__name__) for s in opt.stages]
+    plan = " + ".join(f"{n} {k}" for n, k in zip(names, lengths))
+    if steps < planned:
+        skipped = names[opt.stage_index(max(steps - 1, 0)) + 1:]
+        if skipped:  # a last stage cut short is an ordinary budget, not a surprise
+            warnings.warn(f"solve(steps={steps}) is shorter than the optimizer chain {opt.name!r} "
+                          f"({plan} = {planned} steps): stage(s) {', '.join(skipped)} never run; "
+                          "set the stage lengths instead", stacklevel=3)
+    else:
+        warnings.warn(f"solve(steps={steps}) is longer than the optimizer chain {opt.name!r} "
+                      f"({plan} = {planned} steps): its last stage ({names[-1]}) runs "
+                      f"{steps - planned} more steps", stacklevel=3)
 
 
 def _checked_module(net: torch.nn.Module, problem: Problem) -> torch.nn.Module:

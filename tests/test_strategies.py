@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -128,6 +129,19 @@ def test_chain_from_cli_style_settings() -> None:
     assert chain.stage_boundaries == [10000, 11000]
     with pytest.raises(ConfigError):
         cfg.build("optimizer", {"name": "chain", "stages": [{"name": "adam"}], "steps": [1, 2]}).setup([])
+
+
+def test_chain_length_mismatch_warns() -> None:
+    spec = {"name": "adam+lbfgs", "adam_steps": 3, "lbfgs_steps": 3, "lr": 1e-2}
+    with pytest.warns(UserWarning, match=r"steps=2\) is shorter .*adam 3 \+ lbfgs 3 = 6 steps\): "
+                                         r"stage\(s\) lbfgs never run"):
+        _solve(spec, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _solve(spec, 5)  # the last stage cut short: an ordinary budget, no warning
+    with pytest.warns(UserWarning, match=r"steps=8\) is longer .*last stage \(lbfgs\) runs 2 more"):
+        res = _solve(spec, 8)
+    assert [r["step"] for r in res.history if "loss" in r][-1] <= 8
 
 
 def test_bfgs_refuses_above_memory_limit_at_setup() -> None:
