@@ -110,11 +110,47 @@ class Adam(Strategy):
 
     def step(self, evaluate: Callable, step: int):
         self._set_lr(self.opt, step)
+        fused = getattr(evaluate, "fused", None)
+        if fused is not None:  # solve(compile=True): loss, gradient and update in one graph
+            ev = fused(self)
+            if ev is not None:
+                return ev
         ev = evaluate()
         self.opt.zero_grad(set_to_none=True)
         ev.total.backward()
         self.opt.step()
         return ev
+
+    # -- the fused-step protocol (pinnlab.fused): torch.optim.Adam's state and update rule
+    def fused_state(self, params: list) -> list[list[torch.Tensor]]:
+        """``[steps, exp_avgs, exp_avg_sqs]``, kept in ``self.opt.state`` (so checkpoints and the
+        unfused path see the same state); created as torch.optim.Adam creates them."""
+        out: list[list[torch.Tensor]] = [[], [], []]
+        for p in params:
+            st = self.opt.state[p]
+            if not st:
+                st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            out[0].append(st["step"])
+            out[1].append(st["exp_avg"])
+            out[2].append(st["exp_avg_sq"])
+        return out
+
+    def fused_update(self, params: list, grads: list, state: list, lr: torch.Tensor) -> None:
+        """torch.optim.Adam's update (not amsgrad), in place, as traceable tensor operations."""
+        beta1, beta2 = (float(b) for b in self.betas)
+        steps, exp_avgs, exp_avg_sqs = state
+        for p, g, t, m, v in zip(params, grads, steps, exp_avgs, exp_avg_sqs):
+            if self.weight_decay:
+                g = g.add(p, alpha=self.weight_decay)
+            t.add_(1)
+            tp = t.to(p.dtype)  # bias corrections in the parameters' precision
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step_size = lr / (1 - beta1 ** tp)
+            denom = (v.sqrt() / (1 - beta2 ** tp).sqrt()).add_(self.eps)
+            p.sub_(step_size * m / denom)
 
 
 # ----------------------------------------------------------------------------- MultiAdam

@@ -45,6 +45,23 @@ class LossEval:
         return out
 
 
+def live_residuals(model, residuals: dict) -> dict:
+    """The residuals less those of terms the model satisfies by construction (hard constraints)."""
+    skip = getattr(model, "exact_terms", None)
+    return {k: r for k, r in residuals.items() if k not in skip} if skip else residuals
+
+
+def loss_terms(problem: CompiledProblem, residuals: dict, weighting, batches,
+               params: ParameterSet, step: int) -> tuple[dict, dict, torch.Tensor]:
+    """Weighted term losses, their group sums and the total, from the residuals."""
+    terms = weighting(step, residuals, batches, params)
+    groups: dict[str, torch.Tensor] = {}
+    for name, loss in terms.items():
+        g = problem.terms[name].group
+        groups[g] = groups[g] + loss if g in groups else loss
+    return terms, groups, sum(terms.values())
+
+
 def evaluate_losses(problem: CompiledProblem, model, engine, batches, params: ParameterSet,
                     weighting, step: int, residual_fn=None) -> LossEval:
     """Residuals, weighted term losses, group sums and total for one step.
@@ -56,13 +73,6 @@ def evaluate_losses(problem: CompiledProblem, model, engine, batches, params: Pa
         residuals = problem.residuals(model, engine, batches, params.env())
     else:
         residuals = residual_fn(batches, params.env())
-    skip = getattr(model, "exact_terms", None)
-    if skip:
-        residuals = {k: r for k, r in residuals.items() if k not in skip}
-    terms = weighting(step, residuals, batches, params)
-    groups: dict[str, torch.Tensor] = {}
-    for name, loss in terms.items():
-        g = problem.terms[name].group
-        groups[g] = groups[g] + loss if g in groups else loss
-    total = sum(terms.values())
+    residuals = live_residuals(model, residuals)
+    terms, groups, total = loss_terms(problem, residuals, weighting, batches, params, step)
     return LossEval(total, terms, groups, residuals)

@@ -23,6 +23,7 @@ from .compiler import CompiledProblem
 from .engines import make_engine
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import predict, reference_set, score
+from .fused import FusedStep, can_fuse, compile_fresh
 from .loss import LossEval, ParameterSet, evaluate_losses
 from .models import ModelContext
 from .problem import Problem
@@ -226,7 +227,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
 
         def residuals_of(batches, env):
             return compiled.residuals(net, eng, batches, env)
-        residual_fn = torch.compile(residuals_of, dynamic=None, mode=COMPILE_MODES[compile_mode])
+        residual_fn = compile_fresh(residuals_of, COMPILE_MODES[compile_mode])
+    fused = (FusedStep(compiled, net, eng, params, wgt, COMPILE_MODES[compile_mode])
+             if compile_mode and can_fuse(net, wgt, ddp) else None)
     bar = Progress(steps, enabled=progress)
     failures, guard = 0, _snapshot(net, params, opt, smp, wgt)
     streak = rollbacks = 0  # finite steps since the last failure; failures in all
@@ -258,6 +261,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
             return ddp.combine(compiled, ev, shares) if ddp is not None else ev
         # what strategies may inspect (L-BFGS reuses an evaluation only on the same points)
         evaluate.batches, evaluate.weighting, evaluate.problem = batches, wgt, compiled
+        # strategies with a traceable update (Adam) run the whole step as one compiled graph
+        evaluate.fused = ((lambda strategy, b=batches, s=step: fused(strategy, b, s))
+                          if fused is not None else None)
         ev = opt.step(evaluate, step)
         if not torch.isfinite(ev.total.detach()):
             failures += 1
@@ -325,7 +331,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                "steady_steps_per_second": ((trained - 1) / max(t_end - t_first, 1e-9)
                                            if trained > 1 else 0.0),
                "final_loss": _final_loss(history), "device": str(dev), "dtype": config["dtype"],
-               "engine": eng.name, "rollbacks": rollbacks}
+               "engine": eng.name, "rollbacks": rollbacks,
+               "compiled": ("step" if fused is not None and fused.used else
+                            "residuals" if compile_mode else "no")}
     if ref is not None:
         metrics.update(score(net, ref, problem.field_names, dev, dt))
     metrics["parameters"] = params.values()

@@ -12,7 +12,7 @@ import sympy as sp
 import torch
 
 import pinnlab
-from pinnlab import (CheckpointError, ConfigError, Dirichlet, Initial, Interval, MLP, Problem,
+from pinnlab import (CheckpointError, ConfigError, Data, Dirichlet, Initial, Interval, MLP, Problem,
                      TimeInterval, TrainingError, solve)
 from pinnlab.cli import main
 from pinnlab.config import apply_overrides, build
@@ -252,6 +252,58 @@ def test_compiled_training_matches_eager_and_reports_its_warm_up():
     for m in metrics.values():
         assert m["first_step_seconds"] > 0 and m["steady_steps_per_second"] > 0
     assert metrics[True]["first_step_seconds"] > metrics[False]["first_step_seconds"]  # it compiled
+
+
+@pytest.mark.parametrize("case", ["adam-schedule-param", "adam+lbfgs", "resampling"])
+def test_compiled_step_matches_eager_training(case):
+    """With Adam and the fixed weighting, ``compile=True`` fuses residuals, loss, gradient and
+    update into one graph; other stages (L-BFGS) compile the residuals only. Both train the
+    same model as eager code, learnable constants and schedules included."""
+    x, t, k = sp.symbols("x t k")
+    u = sp.Function("u")(x, t)
+    problem = Problem([sp.Eq(u.diff(t), k * u.diff(x, 2))],
+                      [Initial(u, sp.sin(sp.pi * x)), Dirichlet(u, 0, weight=3.0),
+                       Data(u, np.array([[0.5, 0.5], [0.25, 0.1]]), np.array([0.3, 0.6]))],
+                      domain=Interval(0, 1) * TimeInterval(0, 1), parameters={k: 0.5})
+    kw = dict(SMALL, steps=8, engine="jet", dtype="float64", log_every=1)
+    if case == "adam-schedule-param":
+        kw["optimizer"] = dict(name="adam", lr=2e-2, warmup=3, schedule="cosine", weight_decay=1e-3)
+    elif case == "adam+lbfgs":
+        kw["optimizer"] = dict(name="adam+lbfgs", adam_steps=4, lbfgs_steps=4, lr=1e-2)
+    else:
+        kw["sampler"] = dict(SMALL["sampler"], name="r3", every=2)
+    runs = {mode: solve(problem, compile=mode, **kw) for mode in (False, True)}
+    losses = {m: [r["loss"] for r in res.history if "loss" in r] for m, res in runs.items()}
+    assert len(losses[True]) == 8
+    assert np.allclose(losses[False], losses[True], rtol=1e-8, atol=1e-12)
+    assert runs[True].parameters["k"] == pytest.approx(runs[False].parameters["k"], rel=1e-8)
+    for a, b in zip(runs[False].model.parameters(), runs[True].model.parameters()):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-10)
+    assert runs[True].metrics["compiled"] == "step" and runs[False].metrics["compiled"] == "no"
+
+
+def test_compiled_step_falls_back_to_compiled_residuals(monkeypatch):
+    """Models that torch.func cannot differentiate (hard constraints: nested autograd) opt out of
+    the one-graph step; a model whose tracing fails at the first step falls back with a warning.
+    Either way training matches eager code."""
+    kw = dict(SMALL, steps=4, engine="jet", dtype="float64", log_every=1)
+    eager = [r["loss"] for r in solve(heat(), hard=True, **kw).history if "loss" in r]
+    res = solve(heat(), hard=True, compile=True, **kw)
+    assert res.metrics["compiled"] == "residuals"
+    assert np.allclose(eager, [r["loss"] for r in res.history if "loss" in r], rtol=1e-8)
+
+    import pinnlab.fused as fused
+
+    def untraceable(self, strategy):
+        def fail(*args):
+            raise RuntimeError("cannot trace this model")
+        return fail
+    monkeypatch.setattr(fused.FusedStep, "_build", untraceable)
+    plain = [r["loss"] for r in solve(heat(), **kw).history if "loss" in r]
+    with pytest.warns(UserWarning, match="cannot run as one compiled training step .*cannot trace"):
+        res = solve(heat(), compile=True, **kw)
+    assert res.metrics["compiled"] == "residuals"
+    assert np.allclose(plain, [r["loss"] for r in res.history if "loss" in r], rtol=1e-8)
 
 
 def test_compile_settings_are_checked():

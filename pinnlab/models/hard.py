@@ -186,6 +186,10 @@ def constraint_plan(problem) -> dict:
 class HardConstraintNet(nn.Module):
     """u = A(x) + M(x) * inner(x) (see the module docstring)."""
 
+    #: the distance functions' derivatives come from nested autograd on detached points,
+    #: which torch.func transforms refuse: solve(compile=True) compiles the residuals only
+    fusable = False
+
     def __init__(self, inner: nn.Module, problem, plan: dict):
         super().__init__()
         self.inner = inner

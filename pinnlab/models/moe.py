@@ -66,6 +66,10 @@ def _nonlinear_term(problem) -> str | None:
 class HCMoENet(ExpertInterfaces, nn.Module):
     """u_f(x) = b_f(x) . omega_{k(x), f} with omega solved per expert (see the module docstring)."""
 
+    #: the expert solves are autograd.Functions with their own backward (implicit function
+    #: theorem), which torch.func transforms refuse: solve(compile=True) compiles the residuals
+    fusable = False
+
     def __init__(self, basis: nn.Module, problem, lo, hi, experts, points: int, boundary_points: int,
                  ridge: float, seed: int, overlap: float = 0.0, interface_points: int = 0,
                  interface_weight: float = 100.0, solver: str = "auto", lm_iterations: int = 50,
