@@ -68,7 +68,17 @@ def build(kind: str, spec: Any) -> Any:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{kind} {name!r}: {exc}") from None
+    protocol = _PROTOCOL.get(kind)
+    if protocol and not any(isinstance(spec, c) for c in reg.values()) \
+            and not callable(getattr(spec, protocol, None)):
+        raise ConfigError(f"{kind} must be a name ({', '.join(sorted(reg))}), a {{'name': ..., "
+                          f"**settings}} dict or a {kind} object with a {protocol}() method; "
+                          f"got {spec!r} ({type(spec).__name__})")
     return spec
+
+
+#: the method a strategy object of each kind must have (objects of other types are refused)
+_PROTOCOL = {"sampler": "setup", "optimizer": "setup", "weighting": "setup", "model": "build"}
 
 
 def fields_of(cls: type) -> dict[str, Any]:

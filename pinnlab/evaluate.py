@@ -48,6 +48,12 @@ def reference_set(problem: Problem, n: int = 20000, seed: int = 12345) -> Refere
         if vals.shape[1] != len(problem.fields):
             raise DataError(f"reference of {problem.name!r}: {vals.shape[1]} value columns for "
                             f"{len(problem.fields)} fields {problem.field_names}")
+        for what, arr in (("points", pts), ("values", vals)):
+            bad = int((~np.isfinite(arr)).any(axis=1).sum())
+            if bad:
+                raise DataError(f"reference of {problem.name!r}: {bad} of {len(arr)} rows of its "
+                                f"{what} are NaN or infinite (first at row "
+                                f"{int(np.flatnonzero((~np.isfinite(arr)).any(axis=1))[0])}); drop them")
         return _zero_warned(problem, ReferenceSet(pts, vals))
     fn = exact_reference(problem, ref)
     rng = np.random.default_rng(seed)

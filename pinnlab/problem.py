@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from .conditions import Condition, Data, Periodic, as_residual
-from .errors import DeclarationError
+from .errors import DataError, DeclarationError
 
 
 @dataclass
@@ -44,6 +44,14 @@ def _fields_in(exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
     return list(seen.values())
 
 
+def _by_column(reference: Any) -> bool:
+    """Whether a reference gives its fields as columns (a function of points, or points and
+    values), so that it depends on the order of the fields."""
+    if reference is None or isinstance(reference, (Mapping, sp.Basic, str, int, float)):
+        return False
+    return callable(reference) or hasattr(reference, "values")
+
+
 class Problem:
     """A PDE problem declared with SymPy.
 
@@ -59,8 +67,11 @@ class Problem:
         ``coordinates``.
     fields:
         The unknown functions, e.g. ``[u, v, p]`` with ``u = Function("u")(x, y)``;
-        default: every undefined function in the equations, in order of appearance.
-        Unknown coefficient fields (inverse problems) are simply more fields.
+        default: every undefined function in the equations, in order of appearance in
+        SymPy's canonical form (not necessarily the order written: declare ``fields`` when
+        the order matters; a column-wise reference requires it). The order is that of
+        ``predict``'s columns. Unknown coefficient fields (inverse problems) are simply more
+        fields.
     coordinates:
         The independent variables in the domain's axis order; default: the
         arguments of the first field.
@@ -86,6 +97,11 @@ class Problem:
                  name: str = "problem"):
         self.name = name
         self.domain = domain
+        for what, seq in (("equations", equations), ("conditions", conditions),
+                          ("fields", fields if fields is not None else ())):
+            if isinstance(seq, (str, sp.Basic, Condition, Periodic, Data)) or not hasattr(seq, "__iter__"):
+                raise DeclarationError(f"problem {name!r}: {what} must be a list, got {seq!r}; "
+                                       f"write {what}=[...]")
         self.equations = [e if isinstance(e, Equation) else Equation(e) for e in equations]
         self.conditions = list(conditions)
         if not self.equations and not self.conditions:
@@ -98,6 +114,13 @@ class Problem:
         exprs += [c.residual(f"condition {i}") for i, c in enumerate(self.conditions)
                   if not isinstance(c, Periodic)]
         self.fields = list(fields) if fields is not None else _fields_in(exprs)
+        if fields is None and len(self.fields) > 1 and _by_column(reference):
+            found = ", ".join(str(f.func) for f in self.fields)
+            raise DeclarationError(
+                f"problem {name!r}: the reference gives columns, but the field order ({found}) was "
+                "inferred from the equations in SymPy's canonical order, not the order you wrote "
+                f"them; declare fields=[...] in the order of the reference's columns (or give the "
+                "reference as {field: expression})")
         if not self.fields:
             raise DeclarationError(f"problem {name!r}: no unknown field found; declare fields such as "
                                    "u = sympy.Function('u')(x, t)")
@@ -197,7 +220,14 @@ def exact_reference(problem: Problem, reference: Any) -> Callable[[np.ndarray], 
                                "expression, {field: expression}, a function of points, or points and "
                                "values (strings are never parsed)")
     if callable(reference) and not isinstance(reference, sp.Basic):
-        return lambda pts: np.asarray(reference(pts), dtype=np.float64).reshape(len(pts), -1)
+        def call(pts: np.ndarray) -> np.ndarray:
+            out = np.asarray(reference(pts), dtype=np.float64)
+            if out.ndim == 0 or out.shape[0] != len(pts) or out.size % len(pts):
+                raise DataError(f"reference of {problem.name!r}: the function gave values of shape "
+                                f"{out.shape} for {len(pts)} points; expected ({len(pts)},) or "
+                                f"({len(pts)}, {len(problem.fields)}), one row per point")
+            return out.reshape(len(pts), -1)
+        return call
     if isinstance(reference, Mapping):
         exprs = []
         for f in problem.fields:

@@ -35,7 +35,12 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool) -> Path:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the run directory {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"the run directory {path} is not writable")
     return path
 
 

@@ -82,6 +82,9 @@ class Result:
 
 
 def _device(name: str) -> torch.device:
+    if not isinstance(name, (str, torch.device)):
+        raise ConfigError(f"device must be a string such as 'cpu', 'cuda', 'cuda:1' or 'auto', "
+                          f"got {name!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -148,6 +151,15 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise ConfigError(f"{key} must be an integer >= {least}, got {value!r}")
+    if not isinstance(hard, (bool, np.bool_)):
+        raise ConfigError(f"hard must be True or False, got {hard!r}")
+    if not isinstance(problem, (Problem, CompiledProblem)):
+        hint = (" (a problem script is run with: pinnlab solve FILE.py)"
+                if isinstance(problem, (str, Path)) else "")
+        raise ConfigError(f"solve needs a pinnlab Problem, got {problem!r}{hint}")
+    if not isinstance(callbacks, (list, tuple)) or not all(callable(cb) for cb in callbacks):
+        raise ConfigError(f"callbacks must be a list of functions of the training state, got "
+                          f"{callbacks!r}")
     compiled = problem if isinstance(problem, CompiledProblem) else problem.compile()
     problem = compiled.problem
     dev, dt = _device(device), _dtype(dtype)

@@ -29,6 +29,7 @@ problem = Problem(
         Data(p, [[0.0, 0.0]], [0.0], name="p_origin"),
     ],
     domain=domain,
+    fields=[u, v, p],  # the reference's column order
     reference=pinnacle_reference("lid_driven_a4.dat", n_coords=2),
     name="ns2d_cavity",
 )

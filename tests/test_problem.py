@@ -200,6 +200,13 @@ def test_learnable_parameter_and_observation_data():
      r"equation 'pde0': its residual 0 involves no field \[u\(x, t\)\]"),
     (lambda x, t, u: Problem([u.diff(t), x], [], domain=Interval(0, 1) * TimeInterval(0, 1)),
      r"equation 'pde1': its residual x involves no field"),
+    (lambda x, t, u: Problem(sp.Eq(u.diff(t), 0), [], domain=Interval(0, 1) * TimeInterval(0, 1)),
+     r"equations must be a list, got Eq\(.*write equations=\[...\]"),
+    (lambda x, t, u: Problem([u.diff(t)], Dirichlet(u, 0), domain=Interval(0, 1) * TimeInterval(0, 1)),
+     r"conditions must be a list"),
+    (lambda x, t, u: Problem([sp.Eq(u.diff(x) - sp.Function("v")(x, t), 0), sp.Function("v")(x, t).diff(t)],
+                             [], domain=Interval(0, 1) * TimeInterval(0, 1), reference=lambda p: p),
+     r"the reference gives columns, but the field order \(v, u\) was inferred .* declare fields="),
 ])
 def test_bad_declarations_raise_clear_errors(make, match):
     x, t = sp.symbols("x t")

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +307,27 @@ def test_compiled_step_falls_back_to_compiled_residuals(monkeypatch):
     assert np.allclose(plain, [r["loss"] for r in res.history if "loss" in r], rtol=1e-8)
 
 
+def test_api_mistakes_get_config_errors(tmp_path):
+    p = heat()
+    bad = [(dict(sampler=5), r"sampler must be a name .* got 5 \(int\)"),
+           (dict(optimizer=["adam"]), "optimizer must be a name"),
+           (dict(weighting=5), "weighting must be a name"),
+           (dict(device=None), "device must be a string"),
+           (dict(hard="no"), "hard must be True or False, got 'no'"),
+           (dict(callbacks=[5]), "callbacks must be a list of functions"),
+           (dict(callbacks=print), "callbacks must be a list of functions"),
+           (dict(optimizer={"name": "adam", "betas": [1.5, 0.9]}), r"betas must be two numbers in \[0, 1\)"),
+           (dict(optimizer={"name": "multiadam", "betas": [0.9, 0.9, 0.9]}), "betas must be two numbers"),
+           (dict(out="/proc/pinnlab-run"), "cannot create the run directory /proc/pinnlab-run")]
+    for kw, match in bad:
+        with pytest.raises(ConfigError, match=match):
+            solve(p, steps=1, **{**SMALL, **kw})
+    for problem, match in ((None, "solve needs a pinnlab Problem, got None"),
+                           ("problems/heat.py", "pinnlab solve FILE.py")):
+        with pytest.raises(ConfigError, match=match):
+            solve(problem, steps=1, **SMALL)
+
+
 def test_compile_settings_are_checked():
     with pytest.raises(ConfigError, match="needs the jet engine"):
         solve(heat(), steps=1, engine="autograd", compile=True, **SMALL)
@@ -334,6 +356,9 @@ def test_bad_models_settings_and_references_get_clear_errors(tmp_path):
                 domain=Interval(0, 1) * TimeInterval(0, 1))
     for ref, err in ((lambda pts: np.zeros((len(pts), 3)), r"shape \(20000, 3\)"),
                      (lambda pts: np.full(len(pts), np.nan), "NaN or infinite"),
+                     (lambda pts: np.zeros(7), r"values of shape \(7,\) for 20000 points"),
+                     (types.SimpleNamespace(points=np.full((4, 2), 0.5), values=[1.0, np.nan, 2.0, 3.0]),
+                      r"1 of 4 rows of its values are NaN or infinite \(first at row 1\)"),
                      ("x", "strings are never parsed")):
         with pytest.raises((pinnlab.DataError, pinnlab.DeclarationError), match=err):
             solve(Problem(**base, reference=ref), steps=1, **SMALL)
