@@ -155,8 +155,9 @@ class CompiledProblem:
         self._region_blocks[key] = name
         return block
 
-    def _new_term(self, obj, index: int, block: Block, where: str, **kw) -> Term:
-        name = obj.default_name(index)
+    def _new_term(self, obj, index: int, block: Block, where: str, name: str | None = None,
+                  **kw) -> Term:
+        name = name or obj.default_name(index)
         if name in self.terms:
             raise DeclarationError(f"{where}: two terms are named {name!r}; give them distinct names")
         group = "pde" if obj.kind == "pde" else ("data" if obj.kind == "data" else "constraint")
@@ -207,11 +208,15 @@ class CompiledProblem:
             self.problem.domain.periodic_pairs(axis, 2, np.random.default_rng(0))
         except GeometryError as exc:
             raise DeclarationError(f"{where}: {exc}") from None
-        block = Block(cond.default_name(index), PeriodicRegion(self.problem.domain, axis), "periodic")
+        name = cond.default_name(index)
+        if cond.name is None and (name in self.blocks or name in self.terms):
+            # a second periodic condition along the same axis (other fields): name it by them
+            name = f"{name}_{'_'.join(str(self.fields[k].func) for k in dict.fromkeys(k for k, _ in pairs))}"
+        block = Block(name, PeriodicRegion(self.problem.domain, axis), "periodic")
         if block.name in self.blocks:
             raise DeclarationError(f"{where}: two terms are named {block.name!r}")
         self.blocks[block.name] = block
-        term = self._new_term(cond, index, block, where, periodic=tuple(pairs))
+        term = self._new_term(cond, index, block, where, name=name, periodic=tuple(pairs))
         block.add_needs(term.periodic)
 
     def _add_data(self, cond: Data, index: int) -> None:

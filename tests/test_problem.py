@@ -138,6 +138,21 @@ def test_initial_time_derivative_and_periodic_condition():
         assert val.abs().max() < 1e-9, name
 
 
+def test_periodic_conditions_on_two_fields_get_distinct_names():
+    x, t = sp.symbols("x t")
+    u, v = sp.Function("u")(x, t), sp.Function("v")(x, t)
+    domain = Interval(0, 2 * sp.pi) * TimeInterval(0, 1)
+    problem = Problem([u.diff(t) - v.diff(x), v.diff(t) - u.diff(x)],
+                      [Periodic(u, x, derivatives=1), Periodic(v, x, derivatives=1)], domain=domain,
+                      fields=[u, v])
+    cp, r = residuals(problem, Exact((x, t), [sp.sin(x - t), sp.sin(x - t)]))
+    assert {"periodic_x", "periodic_x_v"} <= set(cp.terms)
+    assert r["periodic_x_v"].abs().max() < 1e-9 and r["periodic_x"].abs().max() < 1e-9
+    with pytest.raises(DeclarationError, match="two terms are named 'p'"):
+        Problem([u.diff(t)], [Periodic(u, x, name="p"), Dirichlet(u, 0, on="initial", name="p")],
+                domain=domain).compile()
+
+
 def test_named_boundary_parts():
     x, y = sp.symbols("x y")
     u = sp.Function("u")(x, y)
