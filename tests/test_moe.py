@@ -338,3 +338,24 @@ def test_moe_rejects_settings_it_cannot_honour():
                          burgers)
     with pytest.raises(ConfigError, match="devices for 2 experts"):
         _build_model(HCMoE(devices=("cpu",) * 3, basis=4, width=4, depth=1, experts=(2, 1)), burgers)
+
+
+def test_moe_warns_when_experts_own_no_condition_point():
+    """Split along time, the later experts of an evolution problem get no initial data: without
+    coupling nothing but the PDE determines them (a small loss, a wrong answer)."""
+    import warnings
+    from pinnlab import Initial, Interval, TimeInterval
+    x, t = sp.symbols("x t")
+    u = sp.Function("u")(x, t)
+    heat = Problem([sp.Eq(u.diff(t), 0.1 * u.diff(x, 2))], [Initial(u, sp.sin(sp.pi * x))],
+                   domain=Interval(0, 1) * TimeInterval(0, 1))
+    small = dict(basis=4, width=4, depth=1, points=16, boundary_points=8)
+    with pytest.warns(UserWarning, match=r"2 of 4 experts \(split \(2, 2\)\) own no boundary or initial "
+                                         r"point.*interface_points=64"):
+        _build_model(HCMoE(**small), heat)
+    with pytest.warns(UserWarning, match="interface_weight has no effect without interface_points"):
+        _build_model(HCMoE(**small, experts=(2, 1), interface_weight=10.0), heat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _build_model(HCMoE(**small, experts=(2, 1)), heat)          # time kept whole
+        _build_model(HCMoE(**small, interface_points=16), heat)     # coupled

@@ -144,6 +144,7 @@ class HCMoENet(ExpertInterfaces, nn.Module):
         self.register_buffer("normals", torch.cat([torch.as_tensor(n.reshape(-1, d)) for n in nrm]).float())
         self.register_buffer("mask", torch.cat([torch.as_tensor(m.reshape(-1)) for m in msk]).float())
         self._interfaces(int(interface_points), rng)
+        self._warn_if_undetermined(msk, int(interface_points), interface_weight)
         if self.coupled and self.solver == "lm":
             raise ConfigError("hc_moe: interface_points couples the experts in one linear solve, which "
                               "nonlinear problems do not have; use overlap to reduce interface jumps")
@@ -155,6 +156,29 @@ class HCMoENet(ExpertInterfaces, nn.Module):
         # the last solution, detached: the next nonlinear solve starts from it (saved in checkpoints)
         self.register_buffer("omega_warm", torch.zeros(self.K, width))
         self._cache = None
+
+    def _warn_if_undetermined(self, masks: list, interface_points: int, interface_weight: float) -> None:
+        """Experts that own no boundary or initial point solve the PDE alone: without coupling
+        their coefficients are not determined by the problem's conditions (e.g. the later-time
+        experts of an evolution problem get no initial data and settle on any PDE solution)."""
+        import warnings
+        if interface_points <= 0 and interface_weight != 100.0:
+            warnings.warn("hc_moe: interface_weight has no effect without interface_points > 0",
+                          UserWarning, stacklevel=4)
+        if self.coupled or self.overlap > 0 or self.K == 1:
+            return
+        has = np.zeros(self.K, dtype=bool)
+        for (name, *_), m in zip(self.blocks, masks):
+            if name != "interior":
+                has |= np.asarray(m).reshape(self.K, -1).astype(bool).any(axis=1)
+        lonely = int((~has).sum())
+        if lonely:
+            fix = ("interface_points=64 (couples the experts in one solve)" if self.solver == "lstsq"
+                   else "overlap=0.25 (shares constraint points between neighbours)")
+            warnings.warn(f"hc_moe: {lonely} of {self.K} experts (split {self.splits}) own no boundary "
+                          "or initial point, so nothing but the PDE determines their solution and "
+                          f"the result can be wrong while the loss is small; use {fix}, or split "
+                          "fewer axes (experts=(2, 1) keeps time whole)", UserWarning, stacklevel=4)
 
     # ------------------------------------------------------------ experts
     def expert_index(self, x: torch.Tensor) -> torch.Tensor:
