@@ -41,8 +41,16 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
         problem = scope["make_problem"]()
     if problem is None:
         raise ConfigError(f"problem script {path} defines no 'problem' (a pinnlab.Problem)")
-    settings = dict(scope.get("settings") or {})
-    return problem, settings
+    from .compiler import CompiledProblem
+    from .problem import Problem
+    if not isinstance(problem, (Problem, CompiledProblem)):
+        raise ConfigError(f"problem script {path}: 'problem' must be a pinnlab.Problem, got "
+                          f"{type(problem).__name__} {problem!r:.80}")
+    settings = scope.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"problem script {path}: 'settings' must be a dict of solve() settings, "
+                          f"got {type(settings).__name__} {settings!r:.80}")
+    return problem, dict(settings)
 
 
 def _solve_args(p: argparse.ArgumentParser, with_file: bool = True) -> None:
@@ -90,9 +98,23 @@ def settings_from_args(args: argparse.Namespace, settings: dict) -> dict:
     return settings
 
 
+def check_solve_settings(settings: dict, where: str | None = None) -> None:
+    """Every key must be a ``solve`` setting (a misspelt one gets the closest match)."""
+    import inspect
+
+    from .solve import solve
+    known = set(inspect.signature(solve).parameters) - {"problem", "out", "resume", "report", "progress"}
+    for key in settings:
+        if key not in known:
+            at = f" (in {where})" if where else ""
+            raise ConfigError(f"unknown setting {key!r}{at}{cfg.suggest(key, known)}; solve takes "
+                              f"{', '.join(sorted(known))}")
+
+
 def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: str | None) -> int:
     from .solve import solve
     settings = settings_from_args(args, settings)
+    check_solve_settings(settings, script)
     out = Path(args.out) if args.out else Path("runs") / getattr(problem, "name", "run")
     result = solve(problem, out=out, resume=args.resume, report=not args.no_report,
                    progress=False if args.quiet else None, **settings)

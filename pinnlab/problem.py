@@ -6,6 +6,7 @@ returns a :class:`~pinnlab.compiler.CompiledProblem` that evaluates residuals.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -176,6 +177,24 @@ class Problem:
                 raise DeclarationError(
                     f"problem {self.name!r}: field {f} must take exactly the coordinates {coords} "
                     "(fields of fewer coordinates are not supported; declare it on all of them)")
+
+    def signature(self) -> str:
+        """A digest of what is solved (equations, conditions, domain, fields, coordinates,
+        parameters, constants), to recognise the same problem across a resume."""
+        parts = [repr(self.domain), str(self.fields), str(self.coordinates),
+                 str(sorted((str(k), v) for k, v in self.parameters.items())),
+                 str(sorted((str(k), v) for k, v in self.constants.items()))]
+        for i, e in enumerate(self.equations):
+            parts.append(f"eq{i}:{sp.srepr(e.residual(f'equation {i}'))}:{e.on!r}")
+        for i, c in enumerate(self.conditions):
+            body = sp.srepr(c.residual(f"condition {i}")) if not isinstance(c, Periodic) else repr(c)
+            if isinstance(c, Data):
+                for arr in (c.points, c.values):
+                    body += ":" + hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float64)
+                                                 .tobytes()).hexdigest()[:16]
+            parts.append(f"c{i}:{type(c).__name__}:{body}:{getattr(c, 'on', None)!r}:"
+                         f"{getattr(c, 'weight', None)!r}")
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     @property
     def field_names(self) -> tuple[str, ...]:

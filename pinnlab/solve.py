@@ -199,7 +199,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if callable(getattr(wgt, "bind", None)):
         wgt.bind(trainable)
 
-    config = {"problem": problem.name, "steps": steps, "seed": seed, "device": str(dev),
+    config = {"problem": problem.name, "problem_signature": problem.signature(), "steps": steps, "seed": seed, "device": str(dev),
               "dtype": str(dt).replace("torch.", ""), "engine": eng.name,
               "model": cfg.describe(model) if not isinstance(model, torch.nn.Module) else
               {"name": type(model).__name__},
@@ -216,6 +216,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run directory (out=) of the run to continue")
+        _check_resume_config(run_dir, config)
         state, path = load_latest(run_dir)
         dt = _stage_dtype(opt, max(int(state["step"]) - 1, 0), dt)
         net.to(dtype=dt)
@@ -387,6 +388,44 @@ def _compile_mode(value) -> str | None:
     if isinstance(value, str) and value in COMPILE_MODES:
         return value
     raise ConfigError(f"compile={value!r}: expected true, false or one of {', '.join(COMPILE_MODES)}")
+
+
+#: settings a resumed run may change (how long, where and how it runs, not what it trains)
+_RESUMABLE = {"steps", "device", "log_every", "eval_every", "checkpoint_every", "compile",
+              "total_steps"}
+
+
+def _flat(obj: Any, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def _check_resume_config(run_dir: Path, config: dict) -> None:
+    """Refuse to continue a run with another problem or other training settings: the history
+    would mix two trainings under one run's name."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        import json
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # an unreadable config.json is rewritten; the checkpoint check still applies
+    now = json.loads(json.dumps(config, default=str))  # as it would be written
+    a, b = _flat(old), _flat(now)
+    diffs = [k for k in sorted(set(a) | set(b))
+             if k.split(".")[0] not in _RESUMABLE and k.split(".")[-1] not in _RESUMABLE
+             and k in a and a.get(k) != b.get(k)]
+    if diffs:
+        shown = "; ".join(f"{k}: {a.get(k)!r} in the run, {b.get(k)!r} now" for k in diffs[:6])
+        raise ConfigError(f"resume: {run_dir} was trained with other settings ({shown}"
+                          f"{'; ...' if len(diffs) > 6 else ''}); resume with the run's problem and "
+                          "settings (only steps, device, logging, checkpointing and compile may "
+                          "change), or start a new run in another directory")
 
 
 def _check_chain_length(opt: Any, planned: int, steps: int) -> None:

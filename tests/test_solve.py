@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -94,6 +95,25 @@ def test_resume_falls_back_to_previous_checkpoint_when_current_is_corrupt(tmp_pa
     with pytest.warns(UserWarning, match="resuming from the previous checkpoint"):
         res = solve(heat(), steps=25, out=tmp_path, resume=True, **SMALL)
     assert res.metrics["steps"] == 25
+    (tmp_path / "checkpoint.pt").write_bytes(bytes(range(256)))  # garbage, not a refused pickle
+    with pytest.raises(CheckpointError, match="truncated or corrupted .not a torch.save archive"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+def test_resume_refuses_another_problem_or_other_settings(tmp_path):
+    solve(heat(), steps=10, out=tmp_path, checkpoint_every=5, **SMALL)
+    x, t = sp.symbols("x t")
+    u = sp.Function("u")(x, t)
+    faster = Problem([sp.Eq(u.diff(t), 0.5 * u.diff(x, 2))], [Initial(u, sp.sin(sp.pi * x)), Dirichlet(u, 0)],
+                     domain=Interval(0, 1) * TimeInterval(0, 1), name="heat")
+    with pytest.raises(ConfigError, match=r"other settings \(problem_signature: "):
+        solve(faster, steps=20, out=tmp_path, resume=True, **SMALL)
+    with pytest.raises(ConfigError, match=r"optimizer.lr: 0.001 in the run, 0.1 now; seed: 0 in the run, 7 now"):
+        solve(heat(), steps=20, out=tmp_path, resume=True, seed=7, optimizer={"name": "adam", "lr": 0.1},
+              **SMALL)
+    # steps, device, logging and compile may change
+    res = solve(heat(), steps=20, out=tmp_path, resume=True, log_every=3, device="cpu", **SMALL)
+    assert res.metrics["steps"] == 20
 
 
 def test_crafted_pickle_checkpoint_is_refused(tmp_path):
@@ -197,6 +217,17 @@ def test_cli_solve_and_errors(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
     assert main(["compare", str(out), str(tmp_path / "norun"), "--out", str(tmp_path / "c.html")]) == 2
     assert "norun" in capsys.readouterr().err and not (tmp_path / "c.html").exists()
+    body = script.read_text()
+    for i, (change, message) in enumerate((
+            (body.replace("settings = dict(", "settings = dict(samplr='r3', "),
+             "unknown setting 'samplr' .*did you mean 'sampler'"),
+            (body + "settings = 5\n", "'settings' must be a dict of solve.. settings, got int 5"),
+            (body + "problem = 5\n", "'problem' must be a pinnlab.Problem, got int 5"))):
+        bad = tmp_path / f"bad{i}.py"
+        bad.write_text(change)
+        assert main(["solve", str(bad), "--steps", "1", "--quiet", "--no-report",
+                     "--out", str(tmp_path / f"r{i}")]) == 2
+        assert re.search(message, capsys.readouterr().err), message
 
 
 def test_cli_help_lists_commands():
