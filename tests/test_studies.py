@@ -256,3 +256,27 @@ def test_plan_workers_threads(monkeypatch):
     assert plan_workers(2, "cpu", threads=3) == [("cpu", 3), ("cpu", 3)]  # --threads wins
     monkeypatch.setenv("OMP_NUM_THREADS", "junk")
     assert plan_workers(4, "cpu") == [("cpu", 1)] * 4
+
+
+def test_study_mistakes_fail_up_front(tmp_path, capsys):
+    from pinnlab.errors import ConfigError
+    from pinnlab.study.cli import main
+    path = study_file(tmp_path)
+    url = storage_url("sqlite", tmp_path)
+    base = dict(study_file=str(path), trials=2, storage=url, study_name="s", out=str(tmp_path / "o"),
+                quiet=True)
+    with pytest.raises(ConfigError, match="--workers must be >= 1, got -1"):
+        setup_study(StudyOptions(**base, workers=-1))
+    # a misspelt key in space() fails once, before any trial runs
+    path.write_text(path.read_text().replace('"optimizer": {"name"', '"optimizr": {"name"'))
+    with pytest.raises(ConfigError, match="unknown setting 'optimizr' .*did you mean 'optimizer'"):
+        setup_study(StudyOptions(**base))
+    path.write_text(path.read_text().replace('"optimizr": {"name": "adam", "lr"', '"optimizer": {"name": "adam", "lrr"'))
+    with pytest.raises(ConfigError, match="unknown setting 'optimizer.lrr'"):
+        setup_study(StudyOptions(**base))
+    with pytest.raises(ConfigError, match="storage bogus://x: not a usable database URL"):
+        open_storage("bogus://x")
+    missing = tmp_path / "nowhere" / "x.db"
+    assert main(["export", "--storage", f"sqlite:///{missing}", "--study-name", "s",
+                 "--out", str(tmp_path / "best.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not missing.parent.exists()

@@ -186,7 +186,7 @@ def study_report(storage_url: str, study_name: str, out_dir: str | os.PathLike) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     from ..study.storage import open_storage
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, None))
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, None, existing=True))
     all_trials = study.get_trials(deepcopy=False)
     done = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE and t.values]
     minimize = _minimize(study)

@@ -18,7 +18,7 @@ def best_trial(storage_url: str, study_name: str) -> tuple[Any, Any]:
     from optuna.trial import TrialState
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, None))
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, None, existing=True))
     except KeyError:
         raise ConfigError(f"no study named {study_name!r} in {storage_url}") from None
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import config as cfg
 from ..errors import ConfigError
 from .spec import StudySpec, error_of, load_study_file, validation_residual
 from .storage import (DEFAULT_GRACE, DEFAULT_HEARTBEAT, WORKER_ATTR, Heartbeat, fail_stale_trials,
@@ -370,9 +371,28 @@ def setup_study(opts: StudyOptions) -> tuple[StudySpec, StudyOptions, Any]:
     opts = resolve(opts, spec)
     if opts.trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {opts.trials}")
+    for flag, value in (("--workers", opts.workers), ("--threads", opts.threads),
+                        ("--trials-per-gpu", opts.trials_per_gpu)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
     spec.settings_for(None, opts.overrides)      # a bad --set fails here, not in every worker
+    _check_space(spec, opts)
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     return spec, opts, open_study(opts, spec, create=True)
+
+
+def _check_space(spec: StudySpec, opts: StudyOptions) -> None:
+    """Draw one trial of the search space in a throwaway in-memory study and check its settings,
+    so that a misspelt key fails once here rather than in every trial."""
+    import optuna
+
+    from ..cli import check_solve_settings
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    settings = spec.settings_for(probe, opts.overrides)
+    check_solve_settings(settings, f"the study file {spec.path}")
+    for kind in ("model", "sampler", "optimizer", "weighting"):
+        if kind in settings and not hasattr(settings[kind], "parameters"):  # nn.Modules pass
+            cfg.build(kind, settings[kind])
 
 
 def run_study(opts: StudyOptions) -> dict:

@@ -68,11 +68,17 @@ def retry_callback(max_retry: int | None = 2) -> Any:
 
 
 def open_storage(url: str, heartbeat_interval: int | None = DEFAULT_HEARTBEAT,
-                 grace_period: int | None = DEFAULT_GRACE, max_retry: int | None = 2) -> Any:
-    """An Optuna storage object for ``url`` (see the module docstring)."""
+                 grace_period: int | None = DEFAULT_GRACE, max_retry: int | None = 2,
+                 existing: bool = False) -> Any:
+    """An Optuna storage object for ``url`` (see the module docstring). ``existing``: the storage
+    must already exist (reading a study: nothing is created on disk)."""
     import optuna
     from ..errors import ConfigError
     path = journal_path(url)
+    local = path if path is not None else (
+        url.split(":///", 1)[-1] if url.startswith("sqlite") and ":///" in url else None)
+    if existing and local and local != ":memory:" and not Path(local).is_file():
+        raise ConfigError(f"storage {url}: {local} does not exist")
     if path is not None:
         from optuna.storages.journal import JournalFileBackend
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +110,10 @@ def open_storage(url: str, heartbeat_interval: int | None = DEFAULT_HEARTBEAT,
             except ImportError as exc:
                 raise ConfigError(f"storage {url.split('://')[0]}: the database driver is missing "
                                   f"({exc}); for PostgreSQL: pip install 'pinnlab[postgres]'") from None
+            except sqlalchemy.exc.ArgumentError as exc:  # unknown dialect, malformed URL
+                raise ConfigError(f"storage {_safe_url(url)}: not a usable database URL ({exc}); "
+                                  "expected sqlite:///study.db, postgresql://..., mysql+pymysql://..., "
+                                  "journal:PATH or redis://") from None
             except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
                     sqlalchemy.exc.ProgrammingError):
                 # several processes creating the tables of a new database at once: one wins
@@ -194,3 +204,9 @@ def fail_stale_trials(study: Any, grace_period: float, retry: Any = None) -> lis
         if beat is not None and now - float(beat) > grace_period and fail_trial(study, t, retry):
             failed.append(t.number)
     return failed
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password."""
+    import re
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
