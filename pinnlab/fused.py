@@ -83,6 +83,9 @@ class FusedStep:
 
     def __init__(self, compiled, net, engine, params, weighting, mode: str):
         self.loss = _Loss(compiled, net, engine, params, weighting)
+        # the Parameter objects stay the same for the whole solve (dtype switches and rollbacks
+        # change their data in place), so they are listed once
+        self.parameters = list(self.loss.parameters())
         self.mode = mode
         self._fns: dict[int, Any] = {}
         self.used = False  # whether any step ran fused (metrics["compiled"])
@@ -131,9 +134,8 @@ class FusedStep:
         # flat detached aliases: the update writes the parameters' storage, outside autograd.
         # Flat, because Inductor drops in-place updates of 0-d float64 inputs (torch 2.13:
         # a learnable constant of an inverse problem stayed at its initial value)
-        values = [p.detach().view(-1) for p in self.loss.parameters()]
-        state = [[x.view(-1) for x in group]
-                 for group in strategy.fused_state(list(self.loss.parameters()))]
+        values = [p.detach().view(-1) for p in self.parameters]
+        state = [[x.view(-1) for x in group] for group in strategy.fused_state(self.parameters)]
         lr = torch.tensor(strategy.lr_at(step), dtype=values[0].dtype, device=values[0].device)
         total, terms, groups, residuals = fn(values, state, lr, batches)
         self.used = True
