@@ -35,6 +35,8 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool) -> Path:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
+    if resume and not path.exists():  # do not leave an empty directory behind
+        raise ConfigError(f"nothing to resume: the run directory {path} does not exist")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

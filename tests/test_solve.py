@@ -111,6 +111,9 @@ def test_resume_refuses_another_problem_or_other_settings(tmp_path):
     with pytest.raises(ConfigError, match=r"optimizer.lr: 0.001 in the run, 0.1 now; seed: 0 in the run, 7 now"):
         solve(heat(), steps=20, out=tmp_path, resume=True, seed=7, optimizer={"name": "adam", "lr": 0.1},
               **SMALL)
+    with pytest.raises(ConfigError, match="nothing to resume: the run directory .*elsewhere does not exist"):
+        solve(heat(), steps=20, out=tmp_path / "elsewhere", resume=True, **SMALL)
+    assert not (tmp_path / "elsewhere").exists()
     # steps, device, logging and compile may change
     res = solve(heat(), steps=20, out=tmp_path, resume=True, log_every=3, device="cpu", **SMALL)
     assert res.metrics["steps"] == 20
