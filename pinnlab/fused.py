@@ -1,9 +1,9 @@
 """One compiled graph per training step: residuals, loss, gradient and update.
 
-``solve(compile=True)`` compiles the residuals, then differentiates the loss
-with an eager backward and steps the optimizer in Python. For first-order
-strategies that can write their update as tensor operations (``Adam``), this
-module instead compiles the whole step: the gradient comes from
+Without it, ``solve(compile=True)`` compiles the residuals (and their backward),
+then sums the loss, runs the autograd engine and steps the optimizer in Python.
+For first-order strategies that can write their update as tensor operations
+(``Adam``), this module compiles the whole step instead: the gradient comes from
 ``torch.func.grad_and_value`` inside the traced function, and the update is
 traced too, so Inductor fuses forward, backward and update into one graph.
 There is no autograd engine, no optimizer loop and one guard check per step.
