@@ -62,7 +62,8 @@ def run_pinnlab(case: dict, steps: int, engine: str, compile_: bool) -> dict:
     # steady rate: the steps after the first, which pays compilation (DeepXDE's
     # warm-up iterations are likewise left out of its timing)
     return {"steps_per_s": res.metrics["steady_steps_per_second"], "peak_rss_mb": rss_mb(),
-            "base_rss_mb": base, "first_step_s": res.metrics["first_step_seconds"]}
+            "base_rss_mb": base, "first_step_s": res.metrics["first_step_seconds"],
+            "compiled": res.metrics["compiled"]}
 
 
 def run_deepxde(case: dict, steps: int) -> dict:
