@@ -36,10 +36,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .errors import ConfigError
 from .loss import LossEval, live_residuals, loss_terms
 
 
-def compile_fresh(fn: Callable, mode: str) -> Callable:
+def compile_fresh(fn: Callable, mode: str, fullgraph: bool = False) -> Callable:
     """``torch.compile`` of a fresh copy of ``fn``'s code object.
 
     Dynamo keeps its compiled graphs per code object and guards them on the closure (the
@@ -48,7 +49,7 @@ def compile_fresh(fn: Callable, mode: str) -> Callable:
     process (a study worker running trial after trial) would silently run eagerly."""
     fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
                                fn.__defaults__, fn.__closure__)
-    return torch.compile(fresh, dynamic=None, mode=mode)
+    return torch.compile(fresh, dynamic=None, mode=mode, fullgraph=fullgraph)
 
 
 def can_fuse(model: nn.Module, weighting: Any, ddp: Any) -> bool:
@@ -84,16 +85,31 @@ class FusedStep:
     def __init__(self, compiled, net, engine, params, weighting, mode: str):
         self.loss = _Loss(compiled, net, engine, params, weighting)
         # the Parameter objects stay the same for the whole solve (dtype switches and rollbacks
-        # change their data in place), so they are listed once
-        self.parameters = list(self.loss.parameters())
+        # change their data in place), so they are listed once, at the first step: those eager
+        # Adam updates (trainable, and reached by the loss; frozen or unused ones keep their
+        # values, and weight decay does not shrink them)
+        self.parameters: list | None = None
         self.mode = mode
         self._fns: dict[int, Any] = {}
         self.used = False  # whether any step ran fused (metrics["compiled"])
         self.enabled = True
 
-    def _build(self, strategy):
+    def _trained(self, batches: dict) -> list:
+        """The parameters with a gradient, found by one eager evaluation."""
+        named = [(n, p) for n, p in self.loss.named_parameters() if p.requires_grad]
+        with torch.enable_grad():
+            total, _ = self.loss(batches)
+            grads = torch.autograd.grad(total, [p for _, p in named], allow_unused=True)
+        return [(n, p) for (n, p), g in zip(named, grads) if g is not None]
+
+    def _build(self, strategy, batches: dict):
         loss = self.loss
-        names, shapes = zip(*[(n, p.shape) for n, p in loss.named_parameters()])
+        if self.parameters is None:
+            self._named = self._trained(batches)
+            self.parameters = [p for _, p in self._named]
+        if not self._named:
+            raise ConfigError("no trainable parameter reaches the loss")
+        names, shapes = zip(*[(n, p.shape) for n, p in self._named])
 
         def objective(values, batches):
             shaped = {n: v.view(s) for n, v, s in zip(names, values, shapes)}
@@ -109,18 +125,20 @@ class FusedStep:
                     {k: v.detach() for k, v in groups.items()},
                     {k: v.detach() for k, v in residuals.items()})
 
-        return compile_fresh(train_step, self.mode)
+        # one graph or none: a graph break inside functional_call would split the step into
+        # pieces slower than eager code, so it raises here and the step falls back
+        return compile_fresh(train_step, self.mode, fullgraph=True)
 
     def __call__(self, strategy, batches: dict, step: int) -> LossEval | None:
         """The step's loss evaluation, with the update applied; ``None`` when the model cannot
         be traced this way (then the strategy takes its ordinary path, and so do later steps)."""
         if not self.enabled:
             return None
-        fn = self._fns.get(id(strategy))
-        if fn is None:
-            fn = self._fns[id(strategy)] = self._build(strategy)
         if not self.used:
             try:
+                fn = self._fns.get(id(strategy))
+                if fn is None:
+                    fn = self._fns[id(strategy)] = self._build(strategy, batches)
                 return self._run(fn, strategy, batches, step)
             except Exception as exc:  # tracing failed before any update was applied
                 self.enabled = False
@@ -128,6 +146,9 @@ class FusedStep:
                               f"training step ({type(exc).__name__}: {str(exc)[:200]}); "
                               "compiling its residuals only", stacklevel=4)
                 return None
+        fn = self._fns.get(id(strategy))
+        if fn is None:  # a later stage of a chain
+            fn = self._fns[id(strategy)] = self._build(strategy, batches)
         return self._run(fn, strategy, batches, step)
 
     def _run(self, fn, strategy, batches: dict, step: int) -> LossEval:

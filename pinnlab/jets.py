@@ -90,7 +90,9 @@ def leibniz(alpha: MultiIndex) -> tuple[tuple[int, MultiIndex, MultiIndex], ...]
     terms = []
     for beta in itertools.product(*(range(a + 1) for a in alpha)):
         gamma = tuple(a - b for a, b in zip(alpha, beta))
-        coef = math.prod(math.comb(a, b) for a, b in zip(alpha, beta))
+        coef = 1
+        for a, b in zip(alpha, beta):  # a loop, not math.prod(generator): Dynamo traces this
+            coef *= math.comb(a, b)
         terms.append((coef, tuple(beta), gamma))
     return tuple(terms)
 

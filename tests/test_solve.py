@@ -330,6 +330,25 @@ def test_compiled_residuals_with_several_backward_passes_match_eager(settings):
     assert np.allclose(losses[False], losses[True], rtol=1e-8)
 
 
+def test_compiled_step_leaves_frozen_and_unused_parameters_alone():
+    """As eager Adam: a frozen parameter keeps its value, and one the loss never reaches gets
+    no weight decay (its gradient is None, not zero)."""
+    from pinnlab.models.layers import Activation, Linear, Sequential
+    out = {}
+    for mode in (False, True):
+        torch.manual_seed(1)
+        net = Sequential(Linear(2, 16), Activation("tanh"), Linear(16, 1)).double()
+        net[0].weight.requires_grad_(False)
+        net.extra = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+        frozen = net[0].weight.detach().clone()
+        res = solve(heat(), model=net, steps=5, optimizer=dict(name="adam", lr=1e-2, weight_decay=0.1),
+                    dtype="float64", compile=mode, log_every=1, **{k: v for k, v in SMALL.items() if k != "model"})
+        assert torch.equal(net[0].weight, frozen) and torch.equal(net.extra, torch.ones(3, dtype=torch.float64))
+        out[mode] = [r["loss"] for r in res.history if "loss" in r]
+    assert res.metrics["compiled"] == "step"
+    assert np.allclose(out[False], out[True], rtol=1e-8)
+
+
 def test_compiled_step_falls_back_to_compiled_residuals(monkeypatch):
     """Models that torch.func cannot differentiate (hard constraints: nested autograd) opt out of
     the one-graph step; a model whose tracing fails at the first step falls back with a warning.
@@ -342,10 +361,8 @@ def test_compiled_step_falls_back_to_compiled_residuals(monkeypatch):
 
     import pinnlab.fused as fused
 
-    def untraceable(self, strategy):
-        def fail(*args):
-            raise RuntimeError("cannot trace this model")
-        return fail
+    def untraceable(self, strategy, batches):
+        raise RuntimeError("cannot trace this model")
     monkeypatch.setattr(fused.FusedStep, "_build", untraceable)
     plain = [r["loss"] for r in solve(heat(), **kw).history if "loss" in r]
     with pytest.warns(UserWarning, match="cannot run as one compiled training step .*cannot trace"):

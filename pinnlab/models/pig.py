@@ -115,8 +115,8 @@ class GaussianFeatures(nn.Module):
     def _diagonal_input_scales(jet: Jet):
         """Per-axis scales c when the jet is z_e = c_e x_e + b_e (e.g. Normalize of the coordinates)."""
         dim = jet.value.shape[-1]
-        if len(jet.indices[0]) != dim:
-            return None
+        if len(jet.indices[0]) != dim or torch.compiler.is_compiling():
+            return None  # reading the scales is data-dependent: a graph break under compile
         scales = [0.0] * dim
         for alpha, v in jet.c.items():
             k = sum(alpha)
