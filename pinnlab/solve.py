@@ -141,7 +141,10 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     as ``torch.compile``-d code with autotuned matrix products; ``"default"``
     compiles faster (no consistent difference in speed was measured). The first step then pays the compilation
     (seconds to a minute); ``metrics["first_step_seconds"]`` says how much, and
-    ``metrics["steady_steps_per_second"]`` is the rate of the steps after it.
+    ``metrics["steady_steps_per_second"]`` is the rate of the steps after it (later
+    compilations, of a chain's later stages or of a new point count, count in it). With Adam
+    and the fixed weighting the whole step is one compiled graph (:mod:`pinnlab.fused`);
+    ``metrics["compiled"]`` says which path ran.
     """
     compile_mode = _compile_mode(compile)
     for key, value, least in (("steps", steps, 0), ("seed", seed, 0), ("log_every", log_every, 1),
