@@ -47,6 +47,14 @@ def compile_fresh(fn: Callable, mode: str, fullgraph: bool = False) -> Callable:
     problem, the model). Every ``solve`` builds new closures, so with one shared code object
     each solve in a process would add a recompilation, and past Dynamo's limit (8) a long-lived
     process (a study worker running trial after trial) would silently run eagerly."""
+    # No donated buffers, process-wide (read when a graph is compiled or loaded from the
+    # cache): MultiAdam and the gradient-based weightings differentiate one evaluation several
+    # times, and AOTAutograd frees donated activations after the first backward (torch's raw
+    # RuntimeError). The on-disk cache does not key on that setting (torch 2.13): a donated
+    # backward from an earlier process was reused and trained 4-9% off, silently; a distinct
+    # value of a naming-only inductor setting keeps pinnlab's graphs apart.
+    torch._functorch.config.donated_buffer = False
+    torch._inductor.config.cpp.descriptive_names = "inductor_node"
     fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
                                fn.__defaults__, fn.__closure__)
     return torch.compile(fresh, dynamic=None, mode=mode, fullgraph=fullgraph)

@@ -8,6 +8,7 @@ non-finite losses.
 from __future__ import annotations
 
 import copy
+import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -202,8 +203,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if callable(getattr(wgt, "bind", None)):
         wgt.bind(trainable)
 
-    config = {"problem": problem.name, "problem_signature": problem.signature(), "steps": steps, "seed": seed, "device": str(dev),
-              "dtype": str(dt).replace("torch.", ""), "engine": eng.name,
+    config = {"problem": problem.name, "problem_signature": problem.signature(), "steps": steps,
+              "seed": seed, "device": str(dev), "dtype": str(dt).replace("torch.", ""), "engine": eng.name,
               "model": cfg.describe(model) if not isinstance(model, torch.nn.Module) else
               {"name": type(model).__name__},
               "sampler": cfg.describe(smp), "optimizer": cfg.describe(opt),
@@ -243,17 +244,6 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
 
         def residuals_of(batches, env):
             return compiled.residuals(net, eng, batches, env)
-        # no donated buffers, process-wide (the setting is read when a graph is compiled or
-        # loaded from the inductor cache, which is shared between runs): MultiAdam and the
-        # gradient-based weightings differentiate one evaluation several times (retain_graph),
-        # and AOTAutograd frees donated activations after the first backward. Left on, that
-        # was torch's raw RuntimeError, or, with a graph from the cache, gradients silently
-        # 4-9% off in float64
-        torch._functorch.config.donated_buffer = False
-        # The on-disk caches do not key on that setting (torch 2.13): a backward compiled with
-        # donated buffers by an earlier process was loaded and trained 4-9% off, silently. A
-        # distinct value of a naming-only inductor setting keeps pinnlab's graphs apart
-        torch._inductor.config.cpp.descriptive_names = "inductor_node"
         residual_fn = compile_fresh(residuals_of, COMPILE_MODES[compile_mode])
     fused = (FusedStep(compiled, net, eng, params, wgt, COMPILE_MODES[compile_mode])
              if compile_mode and can_fuse(net, wgt, ddp) else None)
@@ -425,7 +415,6 @@ def _check_resume_config(run_dir: Path, config: dict) -> None:
     if not path.is_file():
         return
     try:
-        import json
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return  # an unreadable config.json is rewritten; the checkpoint check still applies
