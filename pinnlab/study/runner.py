@@ -375,15 +375,14 @@ def setup_study(opts: StudyOptions) -> tuple[StudySpec, StudyOptions, Any]:
                         ("--trials-per-gpu", opts.trials_per_gpu)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be >= 1, got {value}")
-    spec.settings_for(None, opts.overrides)      # a bad --set fails here, not in every worker
-    _check_space(spec, opts)
+    _check_space(spec, opts)                     # a bad --set fails here, not in every worker
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     return spec, opts, open_study(opts, spec, create=True)
 
 
 def _check_space(spec: StudySpec, opts: StudyOptions) -> None:
-    """Draw one trial of the search space in a throwaway in-memory study and check its settings,
-    so that a misspelt key fails once here rather than in every trial."""
+    """Draw one trial of the search space in a throwaway in-memory study and check its settings
+    (``--set`` included), so that a misspelt key fails once here rather than in every trial."""
     import optuna
 
     from ..cli import check_solve_settings
