@@ -142,24 +142,21 @@ class FusedStep:
         be traced this way (then the strategy takes its ordinary path, and so do later steps)."""
         if not self.enabled:
             return None
-        if not self.used:
-            try:
-                fn = self._fns.get(id(strategy))
-                if fn is None:
-                    fn = self._fns[id(strategy)] = self._build(strategy, batches)
-                return self._run(fn, strategy, batches, step)
-            except Exception as exc:  # tracing failed before any update was applied
-                self.enabled = False
-                warnings.warn(f"solve(compile=True): this model cannot run as one compiled "
-                              f"training step ({type(exc).__name__}: {str(exc)[:200]}); "
-                              "compiling its residuals only", stacklevel=4)
-                return None
-        fn = self._fns.get(id(strategy))
-        if fn is None:  # a later stage of a chain
-            fn = self._fns[id(strategy)] = self._build(strategy, batches)
-        return self._run(fn, strategy, batches, step)
+        if self.used:
+            return self._run(strategy, batches, step)
+        try:
+            return self._run(strategy, batches, step)
+        except Exception as exc:  # tracing failed before any update was applied
+            self.enabled = False
+            warnings.warn(f"solve(compile=True): this model cannot run as one compiled "
+                          f"training step ({type(exc).__name__}: {str(exc)[:200]}); "
+                          "compiling its residuals only", stacklevel=4)
+            return None
 
-    def _run(self, fn, strategy, batches: dict, step: int) -> LossEval:
+    def _run(self, strategy, batches: dict, step: int) -> LossEval:
+        fn = self._fns.get(id(strategy))
+        if fn is None:  # the first step, or a later stage of a chain
+            fn = self._fns[id(strategy)] = self._build(strategy, batches)
         # flat detached aliases: the update writes the parameters' storage, outside autograd.
         # Flat, because Inductor drops in-place updates of 0-d float64 inputs (torch 2.13:
         # a learnable constant of an inverse problem stayed at its initial value)
