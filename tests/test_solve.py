@@ -361,7 +361,7 @@ def test_compiled_step_falls_back_to_compiled_residuals(monkeypatch):
 
     import pinnlab.fused as fused
 
-    def untraceable(self, strategy, batches):
+    def untraceable(self, batches):
         raise RuntimeError("cannot trace this model")
     monkeypatch.setattr(fused.FusedStep, "_build", untraceable)
     plain = [r["loss"] for r in solve(heat(), **kw).history if "loss" in r]
@@ -369,6 +369,40 @@ def test_compiled_step_falls_back_to_compiled_residuals(monkeypatch):
         res = solve(heat(), compile=True, **kw)
     assert res.metrics["compiled"] == "residuals"
     assert np.allclose(plain, [r["loss"] for r in res.history if "loss" in r], rtol=1e-8)
+
+
+def test_compiled_functions_recheck_what_changes_between_calls(monkeypatch):
+    """The one-graph step keeps Dynamo's guards on its arguments (tensor shapes and dtypes,
+    dict keys, plain numbers such as batch weights) and drops those on its closure and
+    globals (the problem and model, fixed while a solve runs)."""
+    import pinnlab.fused as fused
+    seen = []
+    make = fused._call_guards
+
+    def recording(code):
+        keep = make(code)
+
+        def filtered(entries):
+            kept = keep(entries)
+            seen.append((entries, kept))
+            return kept
+        return filtered
+    monkeypatch.setattr(fused, "_call_guards", recording)
+    offset = {"value": 1.0}
+
+    def f(batches, weight):
+        return batches["x"].sin() * weight + offset["value"]
+    g = fused.compile_fresh(f, None, fullgraph=True)  # the fused step; others keep every guard
+    x = torch.linspace(0, 1, 7)
+    for batches, weight in [({"x": x}, 2.0), ({"x": x}, 3.0), ({"x": x[:5]}, 3.0),
+                            ({"x": x.double()}, 3.0), ({"x": x, "y": x}, 0.5)]:
+        assert torch.allclose(g(batches, weight), f(batches, weight))
+    entries, kept = seen[0]
+    by_type = {e.guard_type for e, k in zip(entries, kept) if k}
+    assert "TENSOR_MATCH" in by_type
+    assert all(k for e, k in zip(entries, kept) if e.guard_type == "TENSOR_MATCH")
+    assert not any(k for e, k in zip(entries, kept) if e.name.startswith("offset"))
+    assert any(k for e, k in zip(entries, kept) if e.name.startswith("weight"))
 
 
 def test_api_mistakes_get_config_errors(tmp_path):
