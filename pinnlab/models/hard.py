@@ -297,12 +297,13 @@ class HardConstraintNet(nn.Module):
         return self._values(x) + self._multiplier(x) * out
 
     # -------------------------------------------------------------- jets
-    def _value_jet(self, x: torch.Tensor, indices) -> Jet:
-        key = tuple(indices)
+    @torch.compiler.disable  # SymPy work, once per set of multi-indices: not for Dynamo to trace
+    def _derivative_run(self, key: tuple):
+        """The derivatives of the imposed values A for the multi-indices ``key``, compiled."""
         run = self._runs.get(key)
         if run is None:
             exprs = []
-            for alpha in indices:
+            for alpha in key:
                 for e in self.A:
                     d = e
                     for c, n in zip(self.coords, alpha):
@@ -311,7 +312,10 @@ class HardConstraintNet(nn.Module):
                     exprs.append(d)
             run = (to_torch(exprs, self.coords, where="hard constraint values"), exprs)
             self._runs[key] = run
-        fn, exprs = run
+        return run
+
+    def _value_jet(self, x: torch.Tensor, indices) -> Jet:
+        fn, exprs = self._runs.get(tuple(indices)) or self._derivative_run(tuple(indices))
         vals = fn({c: x[:, i] for i, c in enumerate(self.coords)})
         m = len(self.A)
         comps = {}
