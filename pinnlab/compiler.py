@@ -18,7 +18,7 @@ from sympy.core.function import AppliedUndef
 
 from .conditions import Condition, Data, NormalDerivative, Periodic
 from .errors import DeclarationError, GeometryError
-from .expr import broadcast, to_torch
+from .expr import broadcast, namesake, to_torch
 from .problem import Problem
 
 CONSTRAINT_KINDS = ("dirichlet", "neumann", "robin", "boundary", "initial", "periodic")
@@ -106,6 +106,7 @@ class CompiledProblem:
         self.blocks: dict[str, Block] = {}
         self.terms: dict[str, Term] = {}
         self._region_blocks: dict[int, str] = {}
+        self._read_parameters: set = set()  # the parameters some term's residual reads
         for i, eq in enumerate(problem.equations):
             self._add(eq, i, eq.on if eq.on is not None else "interior")
         for i, cond in enumerate(problem.conditions):
@@ -115,6 +116,12 @@ class CompiledProblem:
                 self._add_data(cond, i)
             else:
                 self._add(cond, i, cond.on if cond.on is not None else "boundary")
+        unused = [str(k) for k in self.parameters if k not in self._read_parameters]
+        if unused:
+            import warnings
+            warnings.warn(f"problem {problem.name!r}: the learnable parameter(s) {', '.join(unused)} "
+                          "appear in no equation or condition, so training leaves them at their "
+                          "initial values", stacklevel=3)
 
     # ----------------------------------------------------------------- blocks
     def _region(self, on: Any, where: str):
@@ -174,11 +181,8 @@ class CompiledProblem:
         expr = obj.residual(where)
         block = self._block_for(on, where, obj.default_name(index))
         fn, reads, normals = self._compile(expr, where)
-        if not reads and not (expr.free_symbols & set(self.parameters)):
-            raise DeclarationError(f"{where}: its residual {expr} involves no field "
-                                   f"{list(self.fields)} and no learnable parameter, so training "
-                                   "cannot change it" + ("" if obj.kind == "pde" else
-                                   " (a coordinate where a field belongs, e.g. Dirichlet(x, 0)?)"))
+        self._check_trainable(expr, reads, where, "" if obj.kind == "pde" else
+                              " (a coordinate where a field belongs, e.g. Dirichlet(x, 0)?)")
         if normals:
             sample = block.region.sample(4, np.random.default_rng(0))
             if sample.normals is None:
@@ -187,6 +191,13 @@ class CompiledProblem:
             block.uses_normals = True
         term = self._new_term(obj, index, block, where, fn=fn, reads=reads)
         block.add_needs(term.reads)
+
+    def _check_trainable(self, expr: sp.Expr, reads: tuple, where: str, hint: str) -> None:
+        """A term that reads no field and no learnable parameter is a constant loss."""
+        if not reads and not (expr.free_symbols & set(self.parameters)):
+            raise DeclarationError(f"{where}: its residual {expr} involves no field "
+                                   f"{list(self.fields)} and no learnable parameter, so training "
+                                   f"cannot change it{hint}")
 
     def _add_periodic(self, cond: Periodic, index: int) -> None:
         where = f"condition {cond.default_name(index)!r}"
@@ -227,9 +238,12 @@ class CompiledProblem:
             import warnings
             warnings.warn(f"{where}: {int(outside.sum())} of {len(pts)} observation points lie outside "
                           "the domain; they are used as given", stacklevel=3)
-        fn, reads, normals = self._compile(cond.residual(where), where)
+        expr = cond.residual(where)
+        fn, reads, normals = self._compile(expr, where)
         if normals:
             raise DeclarationError(f"{where}: observation data cannot use dn() (no normals at data points)")
+        self._check_trainable(expr, reads, where, " (Data(expr, points, values) observes an "
+                              "expression of the fields, e.g. Data(u, ...))")
         block = Block(cond.default_name(index), FixedRegion(pts), "fixed", fixed_points=pts)
         if block.name in self.blocks:
             raise DeclarationError(f"{where}: two terms are named {block.name!r}")
@@ -282,17 +296,25 @@ class CompiledProblem:
         allowed = set(self.coordinates) | set(self.parameters) | set(self.normals) | set(subs.values())
         for s in reduced.free_symbols:
             if s not in allowed:
+                known = set(self.coordinates) | set(self.parameters) | set(self.problem.constants)
                 raise DeclarationError(
                     f"{where}: unknown symbol {s} in {expr}; it is neither a coordinate "
                     f"{self.coordinates}, a field, a parameter {tuple(self.parameters)} nor a constant "
-                    "(give its value in constants=)")
+                    f"(give its value in constants=){namesake(s, known)}")
         leftovers = [a for a in reduced.atoms(sp.Function) if isinstance(a, AppliedUndef)]
         if leftovers:
             raise DeclarationError(f"{where}: cannot compile {leftovers[0]}")
         reads = tuple(key for key, d in self._dummies.items() if d in subs.values())
+        self._read_parameters |= reduced.free_symbols & set(self.parameters)
         symbols = list(self.coordinates) + list(self.parameters) + list(self.normals) \
             + [self._dummies[key] for key in reads]
-        fn = to_torch(reduced, symbols, where=where)
+        try:
+            fn = to_torch(reduced, symbols, where=where)
+        except DeclarationError as exc:  # name the user's derivatives, not pinnlab's placeholders
+            message = str(exc)
+            for original, dummy in sorted(subs.items(), key=lambda kv: -len(str(kv[1]))):
+                message = message.replace(str(dummy), str(original))
+            raise DeclarationError(message) from None
         return fn, reads, uses_normals
 
     def _derivative_dummy(self, d: sp.Derivative, where: str) -> sp.Dummy:

@@ -44,6 +44,34 @@ def as_residual(expr: Any, where: str) -> sp.Expr:
     return out
 
 
+def _operand(value: Any, role: str, helper: str) -> sp.Expr:
+    """A helper's argument as a SymPy expression, or a DeclarationError naming the helper."""
+    if isinstance(value, str):
+        hint = "write a SymPy expression, e.g. sp.sin(x), not a string"
+    elif callable(value) and not isinstance(value, sp.Basic):
+        hint = "write the value as a SymPy expression of the coordinates, not a Python function"
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        hint = "give one SymPy expression; for values at given points use Data(field, points, values)"
+    elif value is None:
+        hint = "give a number or a SymPy expression"
+    else:
+        try:
+            return sp.sympify(value, strict=True)
+        except (sp.SympifyError, TypeError):
+            hint = "give a number or a SymPy expression"
+    raise DeclarationError(f"{helper}: the {role} {value!r} ({type(value).__name__}) is not an "
+                           f"expression; {hint}")
+
+
+def _equation(lhs: sp.Expr, value: sp.Expr, helper: str) -> sp.Equality:
+    """``Eq(lhs, value)``, refusing one that SymPy folds to True or False."""
+    eq = sp.Eq(lhs, value)
+    if eq in (sp.true, sp.false):
+        raise DeclarationError(f"{helper}: {lhs} = {value} holds {'always' if eq else 'nowhere'}, "
+                               "whatever the fields are; it imposes nothing on them")
+    return eq
+
+
 @dataclass
 class Condition:
     """Impose ``expr = 0`` (or ``Eq(lhs, rhs)``) at points of ``on``.
@@ -70,25 +98,33 @@ class Condition:
 def Dirichlet(field_: sp.Expr, value: Any, on: Any = None, *, name: str | None = None,
               weight: float = 1.0) -> Condition:
     """``field = value`` on ``on`` (default: the whole boundary)."""
-    return Condition(sp.Eq(field_, value), on=on, name=name, weight=weight, kind="dirichlet")
+    eq = _equation(_operand(field_, "field", "Dirichlet"), _operand(value, "value", "Dirichlet"), "Dirichlet")
+    return Condition(eq, on=on, name=name, weight=weight, kind="dirichlet")
 
 
 def Neumann(field_: sp.Expr, value: Any, on: Any = None, *, name: str | None = None,
             weight: float = 1.0) -> Condition:
     """``du/dn = value`` with the region's outward unit normal."""
-    return Condition(sp.Eq(dn(field_), value), on=on, name=name, weight=weight, kind="neumann")
+    eq = _equation(dn(_operand(field_, "field", "Neumann")), _operand(value, "value", "Neumann"), "Neumann")
+    return Condition(eq, on=on, name=name, weight=weight, kind="neumann")
 
 
 def Robin(field_: sp.Expr, a: Any, b: Any, value: Any, on: Any = None, *,
           name: str | None = None, weight: float = 1.0) -> Condition:
     """``a u + b du/dn = value`` on ``on``."""
-    return Condition(sp.Eq(a * field_ + b * dn(field_), value), on=on, name=name, weight=weight,
-                     kind="robin")
+    field_ = _operand(field_, "field", "Robin")
+    a, b = _operand(a, "coefficient a", "Robin"), _operand(b, "coefficient b", "Robin")
+    if a == 0 and b == 0:
+        raise DeclarationError("Robin: the coefficients a and b are both zero, so a u + b du/dn = "
+                               "value imposes nothing on the field")
+    eq = _equation(a * field_ + b * dn(field_), _operand(value, "value", "Robin"), "Robin")
+    return Condition(eq, on=on, name=name, weight=weight, kind="robin")
 
 
 def Initial(expr: Any, value: Any, *, name: str | None = None, weight: float = 1.0) -> Condition:
     """``expr = value`` at the initial time; ``expr`` may be ``u`` or ``u.diff(t)``."""
-    return Condition(sp.Eq(expr, value), on="initial", name=name, weight=weight, kind="initial")
+    eq = _equation(_operand(expr, "field", "Initial"), _operand(value, "value", "Initial"), "Initial")
+    return Condition(eq, on="initial", name=name, weight=weight, kind="initial")
 
 
 @dataclass
@@ -127,6 +163,10 @@ class Data:
         return as_residual(self.expr, where)
 
     def checked_arrays(self, dim: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        for label, given in (("points", self.points), ("values", self.values)):
+            if np.iscomplexobj(np.asarray(given) if not isinstance(given, np.ndarray) else given):
+                raise DataError(f"{where}: {label} are complex numbers; observations must be real "
+                                "(split a complex field into its real and imaginary parts)")
         try:
             pts = np.asarray(self.points, dtype=np.float64)
             vals = np.asarray(self.values, dtype=np.float64)

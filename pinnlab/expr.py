@@ -88,6 +88,21 @@ def _apply_unary(fn_t, fn_m):
     return call
 
 
+def namesake(symbol: sp.Symbol, known) -> str:
+    """A hint when ``symbol`` is unknown only because a known symbol of the same name was
+    created with other assumptions (``Symbol('x', real=True)`` is not ``Symbol('x')``)."""
+    for k in known:
+        if isinstance(k, sp.Symbol) and k.name == symbol.name and k != symbol:
+            def said(x):
+                return ", ".join(f"{a}=True" for a in ("real", "positive", "negative", "integer",
+                                                       "nonnegative") if x.assumptions0.get(a)) \
+                    or "no assumptions"
+            return (f" (the known symbol named {symbol.name} is a different SymPy symbol: it was "
+                    f"created with {said(k)}, this one with {said(symbol)}; create both with the "
+                    "same assumptions)")
+    return ""
+
+
 class _Builder:
     """Recursive translator; ``symbols`` fixes which free symbols are allowed."""
 
@@ -98,7 +113,7 @@ class _Builder:
     def __call__(self, e: sp.Basic) -> Node:
         if isinstance(e, sp.Symbol):
             if e not in self.symbols:
-                raise DeclarationError(f"{self.where}: unknown symbol {e!s}")
+                raise DeclarationError(f"{self.where}: unknown symbol {e!s}{namesake(e, self.symbols)}")
             return lambda env, s=e: env[s]
         if e.is_Number or isinstance(e, sp.NumberSymbol) or e in (sp.pi, sp.E):
             if not e.is_real:
@@ -164,6 +179,8 @@ class _Builder:
 
     def _piecewise(self, e: sp.Piecewise) -> Node:
         pieces = [(self(val), self._boolean(cond)) for val, cond in e.args]
+        if e.args[-1][1] != sp.true:  # undefined where no condition holds: NaN, as in SymPy
+            pieces.append((lambda env: math.nan, lambda env: True))
 
         def run(env):
             out = None

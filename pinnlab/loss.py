@@ -76,3 +76,29 @@ def evaluate_losses(problem: CompiledProblem, model, engine, batches, params: Pa
     residuals = live_residuals(model, residuals)
     terms, groups, total = loss_terms(problem, residuals, weighting, batches, params, step)
     return LossEval(total, terms, groups, residuals)
+
+
+def undefined_terms(problem: CompiledProblem, ev: LossEval, batches: dict) -> str | None:
+    """Why the first evaluation of a fresh run is not finite, when a term's residual itself is
+    NaN or infinite there (its expression is undefined at some points), else ``None``.
+
+    At the first step nothing has been trained yet, so rolling back cannot help: the message
+    names the terms, how many points, and one of them."""
+    found = []
+    for name, r in ev.residuals.items():
+        r = r.detach()
+        bad = ~torch.isfinite(r.reshape(r.shape[0], -1)).all(dim=-1) if r.ndim else ~torch.isfinite(r)
+        if not bool(bad.any()):
+            continue
+        term = problem.terms[name]
+        where, at = getattr(term, "where", name), ""
+        points = getattr(batches.get(term.block), "points", None)
+        if points is not None and r.ndim and points.shape[0] == r.shape[0]:
+            first = points[bad.nonzero()[0, 0]].tolist()
+            at = " (e.g. at " + ", ".join(f"{c}={v:.4g}" for c, v in zip(problem.coordinates, first)) + ")"
+        found.append(f"{where}: {int(bad.sum())} of {bad.numel()} points{at}")
+    if not found:
+        return None
+    return ("the residual is NaN or infinite before any training step, so the expression is "
+            "undefined there: " + "; ".join(found) + ". Common causes: a Piecewise with no "
+            "otherwise branch (value, True), log or sqrt of a negative value, a division by zero")

@@ -166,8 +166,13 @@ class Problem:
         if len(set(coords)) != len(coords):
             raise DeclarationError(f"problem {self.name!r}: repeated coordinate in {coords}")
         dim = getattr(self.domain, "dim", None)
-        if dim is None:
-            raise DeclarationError(f"problem {self.name!r}: domain {self.domain!r} is not a geometry")
+        from .geometry import Geometry
+        if dim is None or not isinstance(self.domain, Geometry):
+            region = hasattr(self.domain, "sample") and hasattr(self.domain, "measure")
+            raise DeclarationError(f"problem {self.name!r}: domain {self.domain!r} is not a geometry"
+                                   + (" but a region of one (a boundary or a part of it); the "
+                                      "domain is the geometry itself, e.g. domain=Rectangle(...), "
+                                      "and conditions name its regions with on=" if region else ""))
         if dim != len(coords):
             raise DeclarationError(f"problem {self.name!r}: the domain has {dim} dimensions but the "
                                    f"coordinates are {coords} ({len(coords)}); fields must take one "

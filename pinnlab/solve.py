@@ -22,10 +22,10 @@ from . import config as cfg
 from . import distributed
 from .compiler import CompiledProblem
 from .engines import make_engine
-from .errors import CheckpointError, ConfigError, DataError, TrainingError
+from .errors import CheckpointError, ConfigError, DataError, DeclarationError, TrainingError
 from .evaluate import predict, reference_set, score
 from .fused import FusedStep, can_fuse, compile_fresh
-from .loss import LossEval, ParameterSet, evaluate_losses
+from .loss import LossEval, ParameterSet, evaluate_losses, undefined_terms
 from .models import ModelContext
 from .problem import Problem
 from .progress import Progress
@@ -283,6 +283,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                           if fused is not None else None)
         ev = opt.step(evaluate, step)
         if not torch.isfinite(ev.total.detach()):
+            if step == 0 and (why := undefined_terms(compiled, ev, batches)):
+                raise DeclarationError(why)
             failures += 1
             rollbacks += 1
             streak = 0

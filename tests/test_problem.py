@@ -5,8 +5,8 @@ import pytest
 import sympy as sp
 import torch
 
-from pinnlab import (Condition, Data, DataError, DeclarationError, Dirichlet, Disk, Hypercube, Initial,
-                     Interval, Neumann, Periodic, Problem, Rectangle, Robin, TimeInterval, dn)
+from pinnlab import (MLP, Condition, Data, DataError, DeclarationError, Dirichlet, Disk, Hypercube,
+                     Initial, Interval, Neumann, Periodic, Problem, Rectangle, Robin, TimeInterval, dn, solve)
 from pinnlab.compiler import Batch
 from pinnlab.engines import AutogradEngine, JetEngine
 from pinnlab.expr import to_torch
@@ -268,3 +268,65 @@ def test_compiled_residuals_identical_between_engines(engine):
     got = cp.residuals(net, engine, batches, {})
     for k in ref:
         assert torch.allclose(ref[k], got[k], rtol=1e-10, atol=1e-10)
+
+
+def test_piecewise_without_otherwise_branch_is_undefined_outside_its_conditions():
+    """As in SymPy, a Piecewise is NaN where none of its conditions holds; a residual that is
+    undefined at the first evaluation is a declaration error naming the term and a point."""
+    x = sp.Symbol("x")
+    pw = sp.Piecewise((1, x < 0.5), (2, x < 0.8))
+    values = to_torch([pw], [x])({x: torch.tensor([0.2, 0.6, 0.9], dtype=torch.float64)})[0]
+    assert values[:2].tolist() == [1.0, 2.0] and torch.isnan(values[2])
+    full = to_torch([sp.Piecewise((1, x < 0.5), (2, True))], [x])({x: torch.tensor([0.9])})[0]
+    assert full.tolist() == [2.0]
+    u = sp.Function("u")(x)
+    problem = Problem([u.diff(x, 2) - pw], [Dirichlet(u, 0)], domain=Interval(0, 1))
+    with pytest.raises(DeclarationError, match=r"undefined there: equation 'pde0': \d+ of 64 points "
+                                               r"\(e.g. at x=0\.[89]\d*\).*Piecewise with no otherwise"):
+        solve(problem, model=MLP(width=4, depth=1), sampler=dict(n_interior=64, n_boundary=2), steps=3,
+              progress=False, report=False)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda u: Dirichlet(u, "sin(x)"), r"Dirichlet: the value 'sin\(x\)' \(str\) is not an expression; "
+                                       "write a SymPy expression"),
+    (lambda u: Dirichlet(u, lambda x: x), r"\(function\) is not an expression; .*not a Python function"),
+    (lambda u: Neumann(u, None), r"Neumann: the value None \(NoneType\)"),
+    (lambda u: Initial(u, np.zeros(3)), r"Initial: the value .* \(ndarray\) .* use Data\(field, points, values\)"),
+    (lambda u: Robin(u, "a", 1, 0), r"Robin: the coefficient a 'a' \(str\)"),
+    (lambda u: Robin(u, 0, 0, 1), "Robin: the coefficients a and b are both zero"),
+    (lambda u: Dirichlet(u, u), r"Dirichlet: u\(x, t\) = u\(x, t\) holds always"),
+])
+def test_condition_helpers_name_operands_that_are_not_expressions(make, match):
+    x, t = sp.symbols("x t")
+    with pytest.raises(DeclarationError, match=match):
+        make(sp.Function("u")(x, t))
+
+
+def test_declaration_errors_speak_the_users_terms():
+    """Unsupported functions are shown with the user's derivatives (not internal placeholders);
+    a symbol unknown only because of different assumptions says so."""
+    x, y = sp.symbols("x y", real=True)
+    u = sp.Function("u")(x, y)
+    square = Rectangle((0, 0), (1, 1))
+    with pytest.raises(DeclarationError, match=r"cannot compile the term besselj\(0, Derivative\(u\(x, y\), x\)\)"):
+        Problem([sp.besselj(0, u.diff(x)) + u], [Dirichlet(u, 0)], domain=square).compile()
+    with pytest.raises(DeclarationError, match=r"unknown symbol x .*the known symbol named x is a different "
+                                               r"SymPy symbol: it was created with real=True, this one with no "
+                                               "assumptions"):
+        Problem([u.diff(x, 2) + sp.Symbol("x")], [Dirichlet(u, 0)], domain=square).compile()
+
+
+def test_more_declaration_mistakes():
+    x, y, k = sp.symbols("x y k")
+    u = sp.Function("u")(x, y)
+    square = Rectangle((0, 0), (1, 1))
+    pts = np.random.default_rng(0).random((5, 2))
+    with pytest.raises(DataError, match="'data1': values are complex numbers"):
+        Problem([u.diff(x, 2)], [Dirichlet(u, 0), Data(u, pts, np.zeros(5) + 1j)], domain=square).compile()
+    with pytest.raises(DeclarationError, match=r"'data1': its residual x \+ y involves no field"):
+        Problem([u.diff(x, 2)], [Dirichlet(u, 0), Data(x + y, pts, np.zeros(5))], domain=square).compile()
+    with pytest.raises(DeclarationError, match="is not a geometry but a region of one"):
+        Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=square.boundary)
+    with pytest.warns(UserWarning, match=r"learnable parameter\(s\) k appear in no equation or condition"):
+        Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=square, parameters={k: 1.0}).compile()
