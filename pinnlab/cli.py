@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,6 +35,11 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     sys.path.insert(0, folder)
     try:
         scope = runpy.run_path(str(path), run_name="__pinnlab_problem__")
+    except PinnlabError as exc:  # say which line of the script made the mistake
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+                 if Path(f.filename).resolve() == path.resolve()]
+        where = f"problem script {path}" + (f", line {lines[-1]}" if lines else "")
+        raise type(exc)(f"{where}: {exc}") from None
     finally:
         sys.path.remove(folder)
     problem = scope.get("problem")

@@ -50,6 +50,16 @@ def suggest(name: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+
+def _unknown(kind: str, name: Any, reg: dict) -> str:
+    """The message for a strategy name that is not registered."""
+    message = f"unknown {kind} {name!r}{suggest(str(name), reg)}; valid: {', '.join(sorted(reg))}"
+    if kind == "sampler" and str(name).lower() in ("sobol", "halton", "lhs", "latin", "random"):
+        method = {"latin": "lhs", "random": "uniform"}.get(str(name).lower(), str(name).lower())
+        message += (f" ({name} is a point set, chosen by a sampler's method setting: "
+                    f"{{'name': 'uniform', 'method': '{method}'}}, or --set sampler.method={method})")
+    return message
+
 def build(kind: str, spec: Any) -> Any:
     """An instance of a strategy from an instance, a name, or a ``{"name": ..., **settings}`` dict."""
     reg = registry(kind)
@@ -61,7 +71,7 @@ def build(kind: str, spec: Any) -> Any:
         spec = dict(spec)
         name = spec.pop("name", None) or next(iter(reg))
         if name not in reg:
-            raise ConfigError(f"unknown {kind} {name!r}{suggest(name, reg)}; valid: {', '.join(sorted(reg))}")
+            raise ConfigError(_unknown(kind, name, reg))
         cls = reg[name]
         kwargs = {k: coerce(cls, k, v, f"{kind}.{k}") for k, v in spec.items()}
         try:
@@ -188,8 +198,7 @@ def apply_overrides(settings: dict, overrides: list[str]) -> dict:
                 name = raw.strip()
                 reg = registry(kind)
                 if name not in reg:
-                    raise ConfigError(f"--set {key}: unknown {kind} {name!r}{suggest(name, reg)}; "
-                                      f"valid: {', '.join(sorted(reg))}")
+                    raise ConfigError(f"--set {key}: {_unknown(kind, name, reg)}")
                 out[kind] = {"name": name}
                 continue
             if isinstance(cur, str):

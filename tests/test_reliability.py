@@ -175,3 +175,7 @@ def test_unknown_strategy_names_list_valid_ones_with_suggestion():
     with pytest.raises(ConfigError, match="did you mean 'adam'.*valid: .*lbfgs"):
         solve(Problem([u.diff(t)], [Initial(u, 0)], domain=Interval(0, 1) * TimeInterval(0, 1)),
               optimizer="adma", steps=1, progress=False, report=False)
+    with pytest.raises(ConfigError, match=r"unknown sampler 'sobol'.* a sampler's method setting: "
+                                          r"\{'name': 'uniform', 'method': 'sobol'\}"):
+        solve(Problem([u.diff(t)], [Initial(u, 0)], domain=Interval(0, 1) * TimeInterval(0, 1)),
+              sampler="sobol", steps=1, progress=False, report=False)

@@ -226,7 +226,8 @@ def test_cli_solve_and_errors(tmp_path, capsys):
             (body.replace("settings = dict(", "settings = dict(samplr='r3', "),
              "unknown setting 'samplr' .*did you mean 'sampler'"),
             (body + "settings = 5\n", "'settings' must be a dict of solve.. settings, got int 5"),
-            (body + "problem = 5\n", "'problem' must be a pinnlab.Problem, got int 5"))):
+            (body + "problem = 5\n", "'problem' must be a pinnlab.Problem, got int 5"),
+            (body + "bad = Interval(1, 0)\n", r"bad\d\.py, line 7: Interval: need a < b"))):
         bad = tmp_path / f"bad{i}.py"
         bad.write_text(change)
         assert main(["solve", str(bad), "--steps", "1", "--quiet", "--no-report",
