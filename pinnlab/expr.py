@@ -107,14 +107,18 @@ class _Builder:
     """Recursive translator; ``symbols`` fixes which free symbols are allowed."""
 
     def __init__(self, symbols: Sequence[sp.Symbol], where: str):
-        self.symbols = set(symbols)
+        # equal symbols map to the very objects given: callers key their env dicts by those, and
+        # Dynamo looks up dict keys that are SymPy objects by identity (an equal copy that SymPy
+        # rebuilt while simplifying, once its cache had evicted the original, raised KeyError
+        # inside the compiled training step)
+        self.symbols = {s: s for s in symbols}
         self.where = where
 
     def __call__(self, e: sp.Basic) -> Node:
         if isinstance(e, sp.Symbol):
             if e not in self.symbols:
                 raise DeclarationError(f"{self.where}: unknown symbol {e!s}{namesake(e, self.symbols)}")
-            return lambda env, s=e: env[s]
+            return lambda env, s=self.symbols[e]: env[s]
         if e.is_Number or isinstance(e, sp.NumberSymbol) or e in (sp.pi, sp.E):
             if not e.is_real:
                 raise DeclarationError(f"{self.where}: non-real constant {e}")
