@@ -102,6 +102,37 @@ class ReferenceData:
         return self.points.shape[0]
 
 
+def _bad_line(path: Path) -> str | None:
+    """The first line (1-based, as editors count) that is not a row of numbers like the first
+    row (numpy's own messages count rows from 0 for some errors and from 1 for others)."""
+    width = None
+    with open(path, errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.split("%", 1)[0].strip()
+            if not text:
+                continue
+            cells = text.split()
+            try:
+                [float(c) for c in cells]
+            except ValueError:
+                bad = next(c for c in cells if not _is_float(c))
+                return f"line {number}: {bad!r} is not a number ({line.strip()[:80]!r})"
+            if width is None:
+                width = len(cells)
+            elif len(cells) != width:
+                return (f"line {number} has {len(cells)} columns, the first data row {width} "
+                        f"({line.strip()[:80]!r})")
+    return None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _read_table(path: str | os.PathLike[str]) -> tuple[Path, NDArray[np.float64]]:
     """Read a whitespace table (``%`` comments) as a 2-D float array, or raise DataError."""
     p = Path(path)
@@ -112,7 +143,7 @@ def _read_table(path: str | os.PathLike[str]) -> tuple[Path, NDArray[np.float64]
             warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data"
             table = np.loadtxt(p, comments="%", ndmin=2, dtype=np.float64)
     except ValueError as exc:
-        raise DataError(f"cannot parse reference file {p}: {exc}") from exc
+        raise DataError(f"cannot parse reference file {p}: {_bad_line(p) or exc}") from None
     if table.size == 0:
         raise DataError(f"reference file {p} contains no data rows")
     return p, table

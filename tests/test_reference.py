@@ -154,6 +154,15 @@ def test_load_wrong_column_count(tmp_path: Path) -> None:
         load_points(one_col, n_coords=3)
 
 
+def test_parse_errors_name_the_line_as_editors_count(tmp_path: Path) -> None:
+    text = _write(tmp_path / "text.dat", "% x u\n0 1\n0.5 2\n1 3\n0.2 4\n0.1 abc\n")
+    with pytest.raises(DataError, match=r"text\.dat: line 6: 'abc' is not a number"):
+        load_points(text, n_coords=1)
+    ragged = _write(tmp_path / "ragged.dat", "0 1\n0.5 2\n1 3 4\n")
+    with pytest.raises(DataError, match=r"ragged\.dat: line 3 has 3 columns, the first data row 2"):
+        load_points(ragged, n_coords=1)
+
+
 def test_load_nonfinite_rows_dropped(tmp_path: Path) -> None:
     path = _write(tmp_path / "nan.dat", "% x y u\n0 0 1\n0 1 NaN\n1 1 inf\n1 0 2\n")
     with pytest.warns(UserWarning, match=r"nan\.dat: dropped 2 of 4 rows"):
