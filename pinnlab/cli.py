@@ -36,10 +36,12 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     try:
         scope = runpy.run_path(str(path), run_name="__pinnlab_problem__")
     except PinnlabError as exc:  # say which line of the script made the mistake
-        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
-                 if Path(f.filename).resolve() == path.resolve()]
-        where = f"problem script {path}" + (f", line {lines[-1]}" if lines else "")
-        raise type(exc)(f"{where}: {exc}") from None
+        raise type(exc)(f"{_script_line(path, exc)}: {exc}") from None
+    except SyntaxError as exc:
+        raise ConfigError(f"problem script {path}, line {exc.lineno}: syntax error: {exc.msg}"
+                          + (f"\n    {exc.text.strip()}" if exc.text else "")) from None
+    except Exception as exc:  # a mistake in the user's code: its line, not runpy's frames
+        raise ConfigError(f"{_script_line(path, exc)}: {type(exc).__name__}: {exc}") from None
     finally:
         sys.path.remove(folder)
     problem = scope.get("problem")
@@ -59,6 +61,13 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     return problem, dict(settings)
 
 
+def _script_line(path: Path, exc: BaseException) -> str:
+    """``problem script PATH, line N``: the script's deepest frame in the exception's traceback."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+             if Path(f.filename).resolve() == path.resolve()]
+    return f"problem script {path}" + (f", line {lines[-1]}" if lines else "")
+
+
 def _solve_args(p: argparse.ArgumentParser, with_file: bool = True) -> None:
     if with_file:
         p.add_argument("problem", help="problem script (Python file defining `problem`)")
@@ -71,6 +80,8 @@ def _solve_args(p: argparse.ArgumentParser, with_file: bool = True) -> None:
                    help="override a setting: steps=2000, sampler=r3, sampler.n_interior=4096, "
                         "optimizer.lr=1e-3, model.width=64 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it, such a directory is refused)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -109,7 +120,8 @@ def check_solve_settings(settings: dict, where: str | None = None) -> None:
     import inspect
 
     from .solve import solve
-    known = set(inspect.signature(solve).parameters) - {"problem", "out", "resume", "report", "progress"}
+    known = set(inspect.signature(solve).parameters) - {"problem", "out", "resume", "overwrite",
+                                                         "report", "progress"}
     for key in settings:
         if key not in known:
             at = f" (in {where})" if where else ""
@@ -122,11 +134,18 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
     settings = settings_from_args(args, settings)
     check_solve_settings(settings, script)
     out = Path(args.out) if args.out else Path("runs") / getattr(problem, "name", "run")
-    result = solve(problem, out=out, resume=args.resume, report=not args.no_report,
-                   progress=False if args.quiet else None, **settings)
-    if script:
-        meta = out / "problem_script.txt"
-        meta.write_text(str(Path(script).resolve()) + "\n")
+    callbacks = list(settings.pop("callbacks", None) or [])
+    if script:  # at the first logged step, so that interrupted and diverged runs can be reported
+        recorded = []
+
+        def record_script(state) -> None:
+            if not recorded:
+                (out / "problem_script.txt").write_text(str(Path(script).resolve()) + "\n")
+                recorded.append(True)
+        callbacks.append(record_script)
+    result = solve(problem, out=out, resume=args.resume, overwrite=args.overwrite,
+                   report=not args.no_report, progress=False if args.quiet else None,
+                   callbacks=callbacks, **settings)
     m = result.metrics
     print(f"run directory: {out}")
     print(f"steps: {m['steps']}  wall: {m['wall_seconds']:.1f} s  steps/s: {m['steps_per_second']:.1f}  "
@@ -209,8 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PinnlabError as exc:
         print(f"pinnlab: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("pinnlab: interrupted; the last checkpoint is kept (resume with --resume)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"pinnlab: {exc or 'interrupted; the last periodic checkpoint, if any, is kept'}",
+              file=sys.stderr)
         return 130
 
 

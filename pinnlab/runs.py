@@ -31,12 +31,36 @@ CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
 
 
-def prepare_run_dir(out: str | os.PathLike, resume: bool) -> Path:
+#: what a run writes in its directory (an existing one is not overwritten unless asked)
+RUN_FILES = ("config.json", "history.jsonl", "metrics.json", CHECKPOINT, PREVIOUS,
+             "report.html", "report.pdf", "problem_script.txt")
+RUN_FOLDERS = ("figures", "population")
+
+
+def prepare_run_dir(out: str | os.PathLike, resume: bool, overwrite: bool = False) -> Path:
+    """The run directory, created if needed. A directory that already holds a run is
+    continued (``resume``), cleared of that run's files (``overwrite``), or refused: a new
+    run would silently replace the old one's history and checkpoints, and mix its leftovers
+    (figures, populations, a previous checkpoint) into the new run."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
     if resume and not path.exists():  # do not leave an empty directory behind
         raise ConfigError(f"nothing to resume: the run directory {path} does not exist")
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other: resume continues the run in "
+                          f"{path}, overwrite replaces it")
+    old = [name for name in RUN_FILES + RUN_FOLDERS if (path / name).exists()] if path.is_dir() else []
+    if old and not resume and not overwrite:
+        raise ConfigError(f"the run directory {path} already holds a run ({', '.join(old[:4])}"
+                          f"{', ...' if len(old) > 4 else ''}); continue it with resume=True "
+                          "(pinnlab solve --resume), replace it with overwrite=True (--overwrite), "
+                          "or choose another out= (--out)")
+    if old and overwrite:
+        import shutil
+        for name in old:
+            target = path / name
+            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -146,3 +170,42 @@ def read_history(run_dir: str | os.PathLike) -> list[dict]:
             except json.JSONDecodeError:
                 break  # a torn last line from a killed process
     return out
+
+
+class DeferredInterrupts:
+    """SIGINT and SIGTERM, while a run with a directory trains, end it after the current step.
+
+    The signal only sets :attr:`pending`; the training loop checks it once a step is complete,
+    writes a checkpoint of that step and raises :class:`KeyboardInterrupt`. Without this a
+    Ctrl-C (or the SIGTERM of ``timeout``, SLURM, ``docker stop``) lost every step since the
+    last periodic checkpoint, and SIGTERM saved nothing at all. A second signal interrupts at
+    once. Handlers can only be installed from the main thread; elsewhere this does nothing."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, enabled: bool):
+        import threading
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.pending: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        import signal
+        if self.pending is not None:
+            raise KeyboardInterrupt(f"interrupted again ({signal.Signals(signum).name}); stopped at once")
+        self.pending = signal.Signals(signum).name
+
+    def __enter__(self) -> "DeferredInterrupts":
+        if self.enabled:
+            import signal
+            for name in self.SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()

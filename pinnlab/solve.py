@@ -29,7 +29,7 @@ from .loss import LossEval, ParameterSet, evaluate_losses, undefined_terms
 from .models import ModelContext
 from .problem import Problem
 from .progress import Progress
-from .runs import load_latest, prepare_run_dir, save_checkpoint, write_json
+from .runs import DeferredInterrupts, load_latest, prepare_run_dir, save_checkpoint, write_json
 
 
 @dataclass
@@ -125,7 +125,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
           callbacks: Sequence[Callable[[TrainState], None]] = (), out: str | Path | None = None,
           resume: bool = False, log_every: int = 100, eval_every: int = 0,
           checkpoint_every: int = 1000, compile: bool | str = False, max_failures: int = 5,
-          progress: bool | None = None, report: bool = True, hard: bool = False) -> Result:
+          progress: bool | None = None, report: bool = True, hard: bool = False,
+          overwrite: bool = False) -> Result:
     """Train a physics-informed model of ``problem`` and evaluate it.
 
     ``model``, ``sampler``, ``optimizer`` and ``weighting`` are strategy objects,
@@ -133,7 +134,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     defaults to the optimizer's schedule length (or 1000). ``out`` names a run
     directory (config, history, metrics, checkpoint, report); ``resume=True``
     continues from its newest intact checkpoint with identical optimizer,
-    sampler and random state. ``eval_every`` > 0 records the L2RE in the history
+    sampler and random state; a directory that holds another run is refused unless
+    ``overwrite=True`` (which deletes that run's files). With a run directory, Ctrl-C or
+    SIGTERM ends training after the current step and checkpoints it. ``eval_every`` > 0 records the L2RE in the history
     every so many steps. ``hard=True`` wraps the model in an exact-constraint
     transform (Dirichlet and initial values hold by construction; their terms
     leave the loss).
@@ -212,7 +215,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
               "checkpoint_every": checkpoint_every, "compile": compile_mode or False}
     if isinstance(config["model"], dict) and isinstance(model, (str, dict)):
         config["model"] = cfg.describe(cfg.build("model", model))
-    run_dir = prepare_run_dir(out, resume) if out is not None else None
+    run_dir = prepare_run_dir(out, resume, overwrite) if out is not None else None
     ref = reference_set(problem)
 
     history: list[dict] = []
@@ -254,92 +257,99 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     t_first = None  # end of the first step (compilation and allocation warm-up)
     step = start
     ev = None
-    while step < steps:
-        want = _stage_dtype(opt, step, dt)
-        if want != dt:
-            dt = want
-            net.to(dtype=dt)
-            params.to(dtype=dt)
-            smp.to(dev, dt)
-            guard = _snapshot(net, params, opt, smp, wgt)
-            event = {"step": step, "event": f"switched to {str(dt).replace('torch.', '')}"}
-            history.append(event)
-            _append_history(run_dir, event)
-        batches = smp.batches(step)
-        if exact:  # terms the model satisfies by construction (hard constraints) leave the loss
-            batches = {b: batches[b] for b in live_blocks if b in batches}
+    with DeferredInterrupts(run_dir is not None) as interrupts:
+        while step < steps:
+            want = _stage_dtype(opt, step, dt)
+            if want != dt:
+                dt = want
+                net.to(dtype=dt)
+                params.to(dtype=dt)
+                smp.to(dev, dt)
+                guard = _snapshot(net, params, opt, smp, wgt)
+                event = {"step": step, "event": f"switched to {str(dt).replace('torch.', '')}"}
+                history.append(event)
+                _append_history(run_dir, event)
+            batches = smp.batches(step)
+            if exact:  # terms the model satisfies by construction (hard constraints) leave the loss
+                batches = {b: batches[b] for b in live_blocks if b in batches}
 
-        shares = None
-        if ddp is not None:
-            batches, shares = ddp.shard(compiled, batches)
+            shares = None
+            if ddp is not None:
+                batches, shares = ddp.shard(compiled, batches)
 
-        def evaluate() -> LossEval:
-            ev = evaluate_losses(compiled, net, eng, batches, params, wgt, step, residual_fn)
-            return ddp.combine(compiled, ev, shares) if ddp is not None else ev
-        # what strategies may inspect (L-BFGS reuses an evaluation only on the same points)
-        evaluate.batches, evaluate.weighting, evaluate.problem = batches, wgt, compiled
-        # strategies with a traceable update (Adam) run the whole step as one compiled graph
-        evaluate.fused = ((lambda strategy, b=batches, s=step: fused(strategy, b, s))
-                          if fused is not None else None)
-        ev = opt.step(evaluate, step)
-        if not torch.isfinite(ev.total.detach()):
-            if step == 0 and (why := undefined_terms(compiled, ev, batches)):
-                raise DeclarationError(why)
-            failures += 1
-            rollbacks += 1
-            streak = 0
-            _restore(guard, net, params, opt, smp, wgt)
-            opt.scale_lr(0.5)
-            bad = [k for k, v in ev.terms.items() if not torch.isfinite(v.detach())]
-            event = {"step": step, "event": "non-finite loss; rolled back and halved the step size",
-                     "failures": failures, "terms": bad}
-            history.append(event)
-            _append_history(run_dir, event)
-            if failures >= max_failures:
-                if run_dir is not None:
-                    save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
-                                                         elapsed0 + time.perf_counter() - t0))
-                kept = ("the last good state is in the checkpoint" if run_dir is not None
-                        else "nothing was saved (no run directory, out=, was given)")
-                raise TrainingError(f"training stopped at step {step}: the loss was non-finite "
-                                    f"{failures} times within {_RECOVERY} steps of each other despite "
-                                    f"rollback and step-size reduction (non-finite terms: "
-                                    f"{', '.join(bad) or 'the total'}); {kept}")
-            continue
-        # a step that follows a rollback counts as recovered only after a run of finite
-        # steps: a too-large step size gives finite losses evaluated at the restored
-        # state, then non-finite ones after the update, forever
-        streak += 1
-        if streak >= _RECOVERY:
-            failures = 0
-        smp.observe(step, {k: r.detach() for k, r in ev.residuals.items()})
-        step += 1
-        if t_first is None:
-            t_first = time.perf_counter()
-        if step % 50 == 0 and failures == 0 and _finite_parameters(net, params):
-            guard = _snapshot(net, params, opt, smp, wgt)
-        logged = step % log_every == 0 or step == steps or step == start + 1
-        if logged:
-            row = ev.row(step)
-            row["time"] = elapsed0 + time.perf_counter() - t0
-            row.update(params.values())
-            for part in (smp, wgt, opt):
-                if callable(getattr(part, "log", None)):
-                    row.update(part.log())
-            if ref is not None and eval_every and (step % eval_every == 0 or step == steps):
-                row["l2re"] = score(net, ref, problem.field_names, dev, dt)["l2re"]
-            history.append(row)
-            _append_history(run_dir, row)
-            bar.update(step, row)
-            _save_population(run_dir, smp, step, steps, log_every)
-            state = TrainState(step, steps, row, net, smp, wgt, params.values(), history, run_dir)
-            for cb in callbacks:
-                cb(state)
-        at_stage_end = step in getattr(opt, "stage_boundaries", ())
-        if run_dir is not None and step < steps and (
-                (checkpoint_every and step % checkpoint_every == 0) or at_stage_end):
-            save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
-                                                 elapsed0 + time.perf_counter() - t0))
+            def evaluate() -> LossEval:
+                ev = evaluate_losses(compiled, net, eng, batches, params, wgt, step, residual_fn)
+                return ddp.combine(compiled, ev, shares) if ddp is not None else ev
+            # what strategies may inspect (L-BFGS reuses an evaluation only on the same points)
+            evaluate.batches, evaluate.weighting, evaluate.problem = batches, wgt, compiled
+            # strategies with a traceable update (Adam) run the whole step as one compiled graph
+            evaluate.fused = ((lambda strategy, b=batches, s=step: fused(strategy, b, s))
+                              if fused is not None else None)
+            ev = opt.step(evaluate, step)
+            if not torch.isfinite(ev.total.detach()):
+                if step == 0 and (why := undefined_terms(compiled, ev, batches)):
+                    raise DeclarationError(why)
+                failures += 1
+                rollbacks += 1
+                streak = 0
+                _restore(guard, net, params, opt, smp, wgt)
+                opt.scale_lr(0.5)
+                bad = [k for k, v in ev.terms.items() if not torch.isfinite(v.detach())]
+                event = {"step": step, "event": "non-finite loss; rolled back and halved the step size",
+                         "failures": failures, "terms": bad}
+                history.append(event)
+                _append_history(run_dir, event)
+                if failures >= max_failures:
+                    if run_dir is not None:
+                        save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
+                                                             elapsed0 + time.perf_counter() - t0))
+                    kept = ("the last good state is in the checkpoint" if run_dir is not None
+                            else "nothing was saved (no run directory, out=, was given)")
+                    raise TrainingError(f"training stopped at step {step}: the loss was non-finite "
+                                        f"{failures} times within {_RECOVERY} steps of each other despite "
+                                        f"rollback and step-size reduction (non-finite terms: "
+                                        f"{', '.join(bad) or 'the total'}); {kept}")
+                continue
+            # a step that follows a rollback counts as recovered only after a run of finite
+            # steps: a too-large step size gives finite losses evaluated at the restored
+            # state, then non-finite ones after the update, forever
+            streak += 1
+            if streak >= _RECOVERY:
+                failures = 0
+            smp.observe(step, {k: r.detach() for k, r in ev.residuals.items()})
+            step += 1
+            if t_first is None:
+                t_first = time.perf_counter()
+            if step % 50 == 0 and failures == 0 and _finite_parameters(net, params):
+                guard = _snapshot(net, params, opt, smp, wgt)
+            logged = step % log_every == 0 or step == steps or step == 1
+            if logged:
+                row = ev.row(step)
+                row["time"] = elapsed0 + time.perf_counter() - t0
+                row.update(params.values())
+                for part in (smp, wgt, opt):
+                    if callable(getattr(part, "log", None)):
+                        row.update(part.log())
+                if ref is not None and eval_every and (step % eval_every == 0 or step == steps):
+                    row["l2re"] = score(net, ref, problem.field_names, dev, dt)["l2re"]
+                history.append(row)
+                _append_history(run_dir, row)
+                bar.update(step, row)
+                _save_population(run_dir, smp, step, steps, log_every)
+                state = TrainState(step, steps, row, net, smp, wgt, params.values(), history, run_dir)
+                for cb in callbacks:
+                    cb(state)
+            at_stage_end = step in getattr(opt, "stage_boundaries", ())
+            if run_dir is not None and step < steps and (
+                    (checkpoint_every and step % checkpoint_every == 0) or at_stage_end):
+                save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
+                                                     elapsed0 + time.perf_counter() - t0))
+            if interrupts.pending and step < steps:  # Ctrl-C or SIGTERM: keep this step's state
+                save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
+                                                     elapsed0 + time.perf_counter() - t0))
+                raise KeyboardInterrupt(f"interrupted ({interrupts.pending}) at step {step} of {steps}; "
+                                        f"the checkpoint of that step is in {run_dir} (continue with "
+                                        "resume=True, or pinnlab solve --resume)")
     bar.close()
     t_end = time.perf_counter()
     wall = elapsed0 + t_end - t0

@@ -15,7 +15,7 @@ import sympy as sp
 import torch
 
 import pinnlab
-from pinnlab import (CheckpointError, ConfigError, Data, Dirichlet, Initial, Interval, MLP, Problem,
+from pinnlab import (CheckpointError, ConfigError, Data, DeclarationError, Dirichlet, Initial, Interval, MLP, Problem,
                      TimeInterval, TrainingError, solve)
 from pinnlab.cli import main
 from pinnlab.config import apply_overrides, build
@@ -85,6 +85,44 @@ def test_resume_reproduces_uninterrupted_history(tmp_path, sampler):
     assert [r["loss"] for r in read_history(tmp_path / "part")] == [r["loss"] for r in full.history]
 
 
+def test_a_run_directory_is_never_silently_replaced(tmp_path):
+    """Training into a directory that holds a run is refused; overwrite=True clears that run's
+    files (a stale population or previous checkpoint would leak into the new run)."""
+    solve(heat(), steps=4, out=tmp_path, sampler=dict(SMALL["sampler"], name="r3", every=2),
+          log_every=1, **{k: v for k, v in SMALL.items() if k != "sampler"})
+    assert (tmp_path / "population").is_dir()
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"already holds a run \(config.json, history.jsonl.*resume=True.*"
+                                          r"overwrite=True"):
+        solve(heat(), steps=3, out=tmp_path, **SMALL)
+    assert len(read_history(tmp_path)) == 4  # untouched
+    res = solve(heat(), steps=3, out=tmp_path, overwrite=True, **SMALL)
+    assert res.metrics["steps"] == 3 and not (tmp_path / "population").exists()
+    assert not (tmp_path / "checkpoint.prev.pt").exists() and (tmp_path / "notes.txt").exists()
+    with pytest.raises(ConfigError, match="resume and overwrite exclude each other"):
+        solve(heat(), steps=5, out=tmp_path, resume=True, overwrite=True, **SMALL)
+
+
+def test_interrupt_checkpoints_the_current_step_and_resume_continues_exactly(tmp_path):
+    """Ctrl-C (SIGINT) or SIGTERM during a run with a directory ends it after the current step,
+    with a checkpoint of that step; the resumed history equals an uninterrupted run's."""
+    import signal
+    full = solve(heat(), steps=24, out=tmp_path / "full", log_every=5, **SMALL)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        def stop(state, sig=sig):
+            if state.step == 10:
+                os.kill(os.getpid(), sig)
+        out = tmp_path / sig.name
+        with pytest.raises(KeyboardInterrupt, match=rf"interrupted \({sig.name}\) at step 1[01] of 24; "
+                                                    "the checkpoint of that step"):
+            solve(heat(), steps=24, out=out, log_every=5, callbacks=[stop], **SMALL)
+        assert load_checkpoint(out / "checkpoint.pt")["step"] in (10, 11)
+        assert signal.getsignal(sig) is not None and signal.getsignal(sig).__class__.__name__ != "method"
+        resumed = solve(heat(), steps=24, out=out, resume=True, log_every=5, **SMALL)
+        assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+        assert [r["step"] for r in read_history(out)] == [r["step"] for r in full.history]
+
+
 def test_resume_falls_back_to_previous_checkpoint_when_current_is_corrupt(tmp_path):
     solve(heat(), steps=20, out=tmp_path, checkpoint_every=5, **SMALL)
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
@@ -133,13 +171,21 @@ def test_crafted_pickle_checkpoint_is_refused(tmp_path):
 def test_non_finite_loss_rolls_back_then_stops_clearly(tmp_path):
     x = sp.Symbol("x")
     u = sp.Function("u")(x)
-    # log of a negative network output gives NaN residuals from the first step
+    # log of a negative network output gives NaN residuals before any update: rolling back
+    # cannot help, so the first step says which term is undefined
     bad = Problem([sp.log(u - 10)], [Dirichlet(u, 0)], domain=Interval(0, 1))
+    with pytest.raises(DeclarationError, match=r"NaN or infinite before any training step.*"
+                                               r"equation 'pde0': 128 of 128 points"):
+        solve(bad, steps=10, out=tmp_path / "log", max_failures=3, **SMALL)
+    # a step size that blows up: rolled back, halved, then stopped with the last good state kept
+    p = Problem([u.diff(x, 2)], [Dirichlet(u, x)], domain=Interval(0, 1))
     with pytest.raises(TrainingError, match="non-finite"):
-        solve(bad, steps=10, out=tmp_path, max_failures=3, **SMALL)
-    events = [r for r in read_history(tmp_path) if "event" in r]
+        solve(p, steps=10, out=tmp_path / "lr", max_failures=3, optimizer=dict(name="adam", lr=1e30),
+              **SMALL)
+    events = [r for r in read_history(tmp_path / "lr") if "event" in r]
     assert len(events) == 3 and "rolled back" in events[0]["event"]
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 0
+    state = load_checkpoint(tmp_path / "lr" / "checkpoint.pt")
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
 def test_step_size_that_diverges_after_every_rollback_stops_the_run(tmp_path):
@@ -227,7 +273,9 @@ def test_cli_solve_and_errors(tmp_path, capsys):
              "unknown setting 'samplr' .*did you mean 'sampler'"),
             (body + "settings = 5\n", "'settings' must be a dict of solve.. settings, got int 5"),
             (body + "problem = 5\n", "'problem' must be a pinnlab.Problem, got int 5"),
-            (body + "bad = Interval(1, 0)\n", r"bad\d\.py, line 7: Interval: need a < b"))):
+            (body + "bad = Interval(1, 0)\n", r"bad\d\.py, line 8: Interval: need a < b"),
+            (body + "x = (\n", r"bad\d\.py, line 8: syntax error: '\(' was never closed"),
+            (body + "y = 1 / 0\n", r"bad\d\.py, line 8: ZeroDivisionError: division by zero"))):
         bad = tmp_path / f"bad{i}.py"
         bad.write_text(change)
         assert main(["solve", str(bad), "--steps", "1", "--quiet", "--no-report",
