@@ -127,7 +127,10 @@ class CompiledProblem:
     def _region(self, on: Any, where: str):
         dom = self.problem.domain
         if isinstance(on, str):
-            region = getattr(dom, on, None)
+            try:
+                region = getattr(dom, on, None)
+            except GeometryError as exc:  # e.g. the boundary of a lone TimeInterval
+                raise DeclarationError(f"{where}: {exc}") from None
             if region is None:
                 hint = " (Initial conditions need a time-dependent domain: geometry * TimeInterval)" \
                     if on == "initial" else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ from pinnlab.geometry import (
     Triangle,
     Union,
 )
+from pinnlab.geometry.region import describe
 
 METHODS = ["uniform", "sobol", "halton", "lhs"]
 LENS = 2 * math.acos(0.5) - 0.5 * math.sqrt(3)  # overlap of unit disks at distance 1
@@ -480,3 +482,173 @@ def test_uniform_boundary_sampling_gives_every_face_its_share():
         assert len(faces) == 4
         for f, c in zip(map(tuple, faces), counts):
             assert abs(c - share[f]) < 2  # one stratum may straddle each end of a face
+
+
+# ------------------------------------------------- products as CSG operands
+
+
+def test_csg_with_a_product_operand_measures_its_faces() -> None:
+    """A product's faces are pieces like a primitive's: the part of an end face buried in the
+    other operand leaves the measure, and boundary_of accepts the product and its factors."""
+    disk, height = Disk((0, 0), 1), Interval(0, 1)
+    cyl, ball = disk * height, Ball((0, 0, 1), 0.5)
+    geom = cyl - ball
+    # the cylinder's 4 pi, less the disk of radius 0.5 cut from the top, plus the lower half-sphere
+    assert geom.boundary.measure == pytest.approx(4 * math.pi - math.pi / 4 + math.pi / 2, rel=2e-3)
+    # z > 0.99: the top ring, a band of the wall (2 pi 0.01) and a zone of the sphere (2 pi 0.5 0.01)
+    top = geom.boundary.where(lambda x, y, z: z > 0.99)
+    assert top.measure == pytest.approx(0.75 * math.pi + 0.02 * math.pi + 0.01 * math.pi, rel=1e-2)
+    # the disk of radius 0.5 on the top face and the lower half-sphere
+    assert (cyl & ball).boundary.measure == pytest.approx(math.pi / 4 + math.pi / 2, rel=1e-2)
+    prism = Box((-0.2, -0.2, 0.5), (0.2, 0.2, 1.5))  # a 0.4 x 0.4 square hole, 0.5 deep, from the top
+    assert (cyl - prism).boundary.measure == pytest.approx(4 * math.pi + 4 * 0.4 * 0.5, rel=2e-3)
+    part = geom.boundary_of(cyl)
+    assert part.measure == pytest.approx(4 * math.pi - math.pi / 4, rel=2e-3)
+    assert geom.boundary_of(ball).measure == pytest.approx(math.pi / 2, rel=2e-3)
+    pts = part.sample(500, rng(30)).points
+    assert cyl.on_boundary(pts).all() and part.contains(pts).all()
+    assert np.all(np.linalg.norm(pts - ball.center, axis=1) >= 0.5 - 1e-9)
+    assert not part.contains(geom.boundary_of(ball).sample(50, rng(31)).points).any()
+    # a factor names its own faces: the wall (untouched by the ball), the two ends
+    assert geom.boundary_of(disk).measure == pytest.approx(2 * math.pi, rel=1e-12)
+    assert geom.boundary_of(height).measure == pytest.approx(2 * math.pi - math.pi / 4, rel=2e-3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_product_points_uniform_with_every_method(method: str) -> None:
+    """Separately drawn low-discrepancy sets are paired at random: row by row, two Sobol sets
+    put every point of the top face of a cylinder in the outer ring of the disk."""
+    cyl = Disk((0, 0), 1) * Interval(0, 1)
+    s = cyl.boundary.sample(4096, rng(32), method)
+    top = s.points[s.normals[:, 2] > 0]
+    assert np.mean(np.linalg.norm(top[:, :2], axis=1) < 0.5) == pytest.approx(0.25, abs=0.06)
+    geom = (Disk((0, 0), 1) - Disk((5, 5), 1)) * Interval(0, 1)  # a factor sampled by rejection
+    x = geom.sample_interior(4096, rng(33), method)
+    high, inner = x[:, 2] > 0.5, np.linalg.norm(x[:, :2], axis=1) < math.sqrt(0.5)
+    assert np.mean(high & inner) == pytest.approx(0.25, abs=0.03)
+
+
+# ------------------------------------------------------- tolerances at scale
+
+
+@pytest.mark.parametrize("size", [1e-8, 1.0, 1e8])
+def test_membership_tolerance_is_relative_to_the_size(size: float) -> None:
+    """A shape of radius 1e8 contains its own boundary points (rounding errors of about 1e-8),
+    and a shape of radius 1e-8 does not contain points 1e-12 outside."""
+    s = size
+    shapes = [
+        Disk((0, 0), s), Ball((0, 0, 0), s), Hypersphere([0.0] * 4, s),
+        Box((0, 0, 0), (s, 2 * s, 3 * s)), Interval(-s, 2 * s),
+        Polygon([(0, 0), (2 * s, 0), (2 * s, s), (s, s), (s, 2 * s), (0, 2 * s)]),
+        Triangle((0, 0), (s, 0.3 * s), (0.1 * s, s)), Disk((3 * s, -s), s),
+        Disk((0, 0), s) - Disk((s, 0), s), Disk((0, 0), s) * Interval(0, s),
+    ]
+    for geom in shapes:
+        pts, nrm = geom.sample_boundary(4000, rng(34))
+        assert geom.contains(pts).all() and geom.on_boundary(pts).all(), geom
+        assert geom.contains(geom.sample_interior(1000, rng(35))).all(), geom
+        assert not geom.contains(pts + 1e-4 * s * nrm).any(), geom
+
+
+def test_membership_tolerance_covers_rounding_of_far_coordinates() -> None:
+    """A unit disk centred at 1e8: its boundary points are rounded to about 1e-8."""
+    far = Disk((1e8, -1e8), 1.0)
+    pts, nrm = far.sample_boundary(4000, rng(36))
+    assert far.contains(pts).all() and not far.contains(pts + 1e-4 * nrm).any()
+
+
+# ---------------------------------------------------- where() returns booleans
+
+
+def test_where_predicates_must_return_booleans() -> None:
+    sq = Rectangle((0, 0), (1, 1))
+    wrong = [
+        (lambda x, y: x - 0.5, "float64"),
+        (lambda x, y: np.where(x < 0.5, "yes", "no"), str(np.dtype("<U3"))),
+        (lambda x, y: 1 * (x < 0.5), str(np.dtype(int))),
+    ]
+    for pred, dtype in wrong:
+        part = sq.boundary.where(pred)
+        pattern = (re.escape(describe(pred)) + r" on the boundary of Rectangle.* returned "
+                   + re.escape(dtype) + r" values .*must return booleans.*x < 0\.5")
+        with pytest.raises(GeometryError, match=pattern):
+            part.sample(10, rng())
+        with pytest.raises(GeometryError, match=pattern):
+            part.measure
+    # booleans: arrays, and Python or NumPy scalars (broadcast)
+    assert sq.boundary.where(lambda x, y: x < 0.5).measure == pytest.approx(2.0, rel=1e-12)
+    assert sq.boundary.where(lambda x, y: True).measure == pytest.approx(4.0, rel=1e-12)
+    assert sq.interior.where(lambda x, y: np.bool_(False)).contains([[0.5, 0.5]]).tolist() == [False]
+
+
+# ------------------------------------------------------ distance sign convention
+
+
+SIGN_CASES = sorted(GEOMETRIES) + ["time_interval", "polygon_x_time"]
+
+
+@pytest.mark.parametrize("name", SIGN_CASES)
+def test_distance_sign_matches_membership(name: str) -> None:
+    """distance() is > 0 inside and < 0 outside for every geometry (space-time included)."""
+    extra = {"time_interval": lambda: TimeInterval(0, 2),
+             "polygon_x_time": lambda: GEOMETRIES["polygon"]() * TimeInterval(0.5, 2)}
+    geom = extra[name]() if name in extra else GEOMETRIES[name]()
+    lo, hi = geom.bounds
+    x = rng(37).uniform(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo), size=(4000, geom.dim))
+    sd, phi = geom._sd(x), geom.distance(x)
+    away = np.abs(sd) > 1e-9
+    assert np.array_equal(np.sign(phi[away]), np.sign(sd[away]))
+
+
+def test_space_time_distance_outside_the_time_interval() -> None:
+    disk = Disk((0, 0), 1)
+    dom = disk * TimeInterval(0, 1)
+    assert np.all(dom.distance(np.array([[0, 0, -0.5], [0, 0, 1.5], [2, 0, -0.5]])) < 0)
+    # on [t0, t1], the initial and final slices included, it is the spatial distance
+    pts = np.array([[0.0, 0.0, 0.0], [0.5, 0.2, 1.0], [0.1, -0.3, 0.4], [1.0, 0.0, 0.7]])
+    assert np.array_equal(dom.distance(pts), disk.distance(pts[:, :2]))
+    # with its derivatives (hard constraints differentiate it at t = t0): none in t
+    xt = torch.tensor(pts, requires_grad=True)
+    (g,) = torch.autograd.grad(dom.distance(xt).sum(), xt)
+    assert np.all(g[:, 2].numpy() == 0) and np.allclose(g[:, :2].numpy(), -pts[:, :2])
+
+
+# ------------------------------------------------------- a lone TimeInterval
+
+
+def test_lone_time_interval_is_a_time_domain() -> None:
+    dom = TimeInterval(0.5, 2.0)
+    assert (dom.time_axis, dom.t0, dom.t1, dom.spatial, dom.dim) == (0, 0.5, 2.0, None, 1)
+    for region, t in ((dom.initial, 0.5), (dom.final, 2.0)):
+        s = region.sample(64, rng(38), "sobol")
+        assert s.normals is None and s.points.shape == (64, 1) and np.all(s.points == t)
+        assert region.contains(s.points).all() and not region.contains([[t + 1e-3]]).any()
+        assert region.measure == 1.0  # a point, counted as the ends of an Interval are
+    assert dom.initial.kind == "initial" and dom.final.kind == "final"
+    # no spatial boundary, so no boundary: t0 belongs to the initial region only
+    assert dom.boundary_measure == 0.0 and not dom.on_boundary([[0.5], [2.0], [1.0]]).any()
+    with pytest.raises(GeometryError, match=r"has no boundary.*Initial.*Interval\(0.5, 2\)"):
+        dom.boundary
+    assert dom.interior.measure == 1.5 and dom.contains(dom.sample_interior(50, rng(39))).all()
+    # as the time factor of a product it is what it was
+    prod = Interval(0, 1) * dom
+    assert prod.boundary.measure == pytest.approx(2 * 1.5) and prod.time_axis == 1
+
+
+def test_ode_system_on_a_lone_time_interval_solves() -> None:
+    """u' = v, v' = -u, u(0) = 1, v(0) = 0 on [0, 2]: u = cos t, v = -sin t."""
+    import sympy as sp
+
+    from pinnlab import MLP, Initial, Problem, solve
+
+    t = sp.Symbol("t")
+    u, v = sp.Function("u")(t), sp.Function("v")(t)
+    problem = Problem([sp.Eq(u.diff(t), v), sp.Eq(v.diff(t), -u)], [Initial(u, 1), Initial(v, 0)],
+                      domain=TimeInterval(0, 2), fields=[u, v])
+    assert set(problem.compile().blocks) == {"interior", "initial"}
+    res = solve(problem, steps=500, model=MLP(width=16, depth=2), optimizer=dict(name="adam", lr=1e-2),
+                sampler=dict(name="uniform", n_interior=64, n_initial=8), progress=False, report=False)
+    ts = np.linspace(0, 2, 41)
+    pred = res.predict(ts[:, None])
+    assert np.max(np.abs(pred[:, 0] - np.cos(ts))) < 0.05
+    assert np.max(np.abs(pred[:, 1] + np.sin(ts))) < 0.05

@@ -16,6 +16,10 @@ METHODS = ("uniform", "sobol", "halton", "lhs")
 MC_SEED = 20240531
 MC_POINTS = 2**17
 
+# Rounding of coordinates, relative to their magnitude, that membership tests tolerate
+# (computed boundary points are off by about half a unit in the last place).
+ROUNDING = 16 * float(np.finfo(np.float64).eps)
+
 
 def check_method(method: str) -> str:
     """Validate a sampling method name."""
@@ -62,6 +66,21 @@ def unit_samples(n: int, d: int, rng: np.random.Generator, method: str) -> np.nd
     if method == "lhs":
         return _engine(qmc.LatinHypercube, d, seed, scramble=True).random(n)
     raise GeometryError(f"unknown sampling method {method!r}; expected one of {METHODS}")
+
+
+def shuffled(x: np.ndarray, rng: np.random.Generator, method: str) -> np.ndarray:
+    """The rows of ``x`` in random order for quasi-random methods (``x`` itself for ``uniform``).
+
+    Joining two separately drawn point sets row by row (a product joins its factors'
+    points so) needs them independent. Two scrambled Sobol or Halton sets are not:
+    the leading digits of every coordinate follow the point's index, so row ``i`` of
+    one set and row ``i`` of the other fall in matching halves, quarters... (all the
+    points on one end face of ``Disk * Interval`` lay in the outer ring of the disk).
+    A random pairing keeps each set's low discrepancy and makes the pairs uniform.
+    """
+    if method == "uniform":
+        return x
+    return x[rng.permutation(x.shape[0])]
 
 
 def allocate(n: int, weights: Sequence[float], rng: np.random.Generator, method: str) -> np.ndarray:

@@ -93,13 +93,27 @@ class Geometry(ABC):
         return float(max(np.max(hi - lo), 1e-300))
 
     # ------------------------------------------------------------- membership
+    def _abs_tol(self, tol: float) -> float:
+        """The absolute tolerance for ``tol`` relative to :attr:`scale`.
+
+        Coordinates computed on a shape carry rounding errors proportional to its size
+        and to its coordinates' magnitude (about 1e-8 at radius 1e8), so a fixed absolute
+        tolerance rejects a large shape's own boundary points and accepts points far
+        outside a tiny one. The second term covers the rounding of far-off coordinates
+        (a unit disk centred at 1e8); it is negligible near the origin.
+        """
+        lo, hi = self.bounds
+        far = float(max(np.max(np.abs(lo)), np.max(np.abs(hi))))
+        return float(tol) * self.scale + S.ROUNDING * far
+
     def contains(self, x: Any, tol: float = 1e-9) -> np.ndarray:
-        """Whether points lie in the closed set (within ``tol``)."""
-        return self._sd(S.as_points(x, self.dim, self)) >= -tol
+        """Whether points lie in the closed set (within ``tol`` relative to :attr:`scale`,
+        plus the rounding of the coordinates: see ``_abs_tol``)."""
+        return self._sd(S.as_points(x, self.dim, self)) >= -self._abs_tol(tol)
 
     def on_boundary(self, x: Any, tol: float = 1e-7) -> np.ndarray:
-        """Whether points lie on the boundary (within ``tol``)."""
-        return np.abs(self._sd(S.as_points(x, self.dim, self))) <= tol
+        """Whether points lie on the boundary (within ``tol`` relative to :attr:`scale`)."""
+        return np.abs(self._sd(S.as_points(x, self.dim, self))) <= self._abs_tol(tol)
 
     # ---------------------------------------------------------------- sampling
     @property
@@ -113,8 +127,9 @@ class Geometry(ABC):
         return BoundaryRegion(self, self._boundary_pieces())
 
     def boundary_of(self, primitive: "Geometry") -> BoundaryRegion:
-        """The part of the boundary contributed by ``primitive``."""
-        pieces = [p for p in self._boundary_pieces() if p.source is primitive]
+        """The part of the boundary contributed by ``primitive`` (an operand or factor
+        used to build this geometry, a product included: its faces are its pieces)."""
+        pieces = [p for p in self._boundary_pieces() if p.comes_from(primitive)]
         if not pieces:
             raise GeometryError(
                 f"{primitive!r} contributes no boundary to {self!r} "
@@ -151,8 +166,16 @@ class Geometry(ABC):
         return int(axis)
 
     # ---------------------------------------------------------------- distance
+    # Eager under torch.compile: hard constraints differentiate the distance by nested
+    # autograd, which a compiled (aot_autograd) graph refuses ("does not currently support
+    # double backward"); most distances break the graph anyway (NumPy constants).
+    @torch.compiler.disable
     def distance(self, x: Any) -> Any:
         """Approximate distance function: > 0 inside, 0 on the boundary, < 0 outside.
+
+        "The boundary" is :attr:`boundary`: for a space-time product the lateral one, so
+        the distance stays > 0 on the initial and final slices (it is the spatial distance
+        for t0 <= t <= t1, which imposes boundary conditions for all t).
 
         Accepts a torch tensor (n, dim) of any float dtype (differentiable)
         or array-like (returns numpy float64); the result has shape (n,).

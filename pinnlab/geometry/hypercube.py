@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from pinnlab.errors import GeometryError
 from pinnlab.geometry import _sampling as S
 from pinnlab.geometry.base import Geometry
 from pinnlab.geometry.pieces import Piece, PrimitivePiece
+from pinnlab.geometry.region import SliceRegion
 
 
 class Hypercube(Geometry):
@@ -154,9 +155,20 @@ class Interval(Hypercube):
 
 
 class TimeInterval(Interval):
-    """A time interval ``[t0, t1]``; use it as the last factor of a product."""
+    """A time interval ``[t0, t1]``: the last factor of a space-time product, or on its own
+    the domain of an ODE system.
+
+    On its own it is the space-time domain of a zero-dimensional space, like
+    ``spatial * TimeInterval`` with the spatial part a single point: time axis 0,
+    ``initial``/``final`` are the points t = t0 / t = t1, and ``boundary`` is the
+    spatial boundary x [t0, t1], which is empty (a product's boundary does not include
+    its initial slice either). For a boundary-value problem in one variable, use
+    :class:`Interval`.
+    """
 
     is_time = True
+    time_axis = 0
+    spatial = None  # no spatial part (see SliceRegion)
 
     @property
     def t0(self) -> float:
@@ -165,6 +177,33 @@ class TimeInterval(Interval):
     @property
     def t1(self) -> float:
         return self.b
+
+    @property
+    def boundary_measure(self) -> float:  # type: ignore[override]
+        return 0.0
+
+    def _boundary_pieces(self) -> tuple[Piece, ...]:
+        raise GeometryError(
+            f"{self!r} on its own has no boundary (its boundary is that of a "
+            "zero-dimensional space, times time): its conditions hold at t = t0 "
+            "(Initial(u, value), region .initial) or t = t1 (region .final); for a "
+            f"boundary-value problem in one variable use Interval({self.a:g}, {self.b:g})"
+        )
+
+    def on_boundary(self, x: Any, tol: float = 1e-7) -> np.ndarray:
+        """All False: on its own a time interval has no boundary (see the class docstring)."""
+        pts = S.as_points(x, self.dim, self)
+        return np.zeros(pts.shape[0], dtype=bool)
+
+    @property
+    def initial(self) -> SliceRegion:
+        """The point t = t0 (drawn as repeated copies; measure 1)."""
+        return SliceRegion(self, "initial", self.t0)
+
+    @property
+    def final(self) -> SliceRegion:
+        """The point t = t1 (drawn as repeated copies; measure 1)."""
+        return SliceRegion(self, "final", self.t1)
 
     def _periodic_face(self, axis: int) -> tuple[float, float]:
         raise GeometryError(f"periodic_pairs: {self!r} is a time axis and cannot be periodic")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
+from pinnlab.geometry import _sampling as S
+
 if TYPE_CHECKING:
     from pinnlab.geometry.base import Geometry
 
@@ -20,7 +22,13 @@ Test = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class Piece:
-    """Abstract boundary piece originating from primitive ``source``."""
+    """Abstract boundary piece originating from primitive ``source``.
+
+    ``source`` is the geometry of the piece's own dimension that contributed it: a
+    primitive, or a product for the faces of a product (which therefore behaves like a
+    primitive when it is a CSG operand). :meth:`comes_from` also recognizes the
+    geometries nested inside (a product's factors, the operands of a CSG factor).
+    """
 
     source: "Geometry"
     envelope_measure: float
@@ -37,6 +45,10 @@ class Piece:
     def on_envelope(self, x: np.ndarray, tol: float) -> np.ndarray:
         """Whether points lie on the envelope (geometrically, within ``tol``)."""
         raise NotImplementedError
+
+    def comes_from(self, geometry: "Geometry") -> bool:
+        """Whether the piece was contributed by ``geometry`` (for ``boundary_of``)."""
+        return self.source is geometry
 
 
 class PrimitivePiece(Piece):
@@ -83,6 +95,9 @@ class FilteredPiece(Piece):
     def on_envelope(self, x: np.ndarray, tol: float) -> np.ndarray:
         return self.inner.on_envelope(x, tol)
 
+    def comes_from(self, geometry: "Geometry") -> bool:
+        return self.inner.comes_from(geometry)
+
 
 class LiftedPiece(Piece):
     """An inner piece of one product factor, times the interiors of the others.
@@ -90,11 +105,14 @@ class LiftedPiece(Piece):
     ``start`` is the first column of the factor owning ``inner``; the other
     columns are filled by ``fill(m, rng, method)`` (points of the other
     factors' interiors, already in order) whose measure is ``fill_measure``.
+    The piece's ``source`` is the product ``owner``: a face of a product is one
+    of its primitive pieces (the factor's own pieces have a lower dimension).
     """
 
     def __init__(
         self,
         inner: Piece,
+        owner: "Geometry",
         dim: int,
         start: int,
         width: int,
@@ -105,7 +123,7 @@ class LiftedPiece(Piece):
         self.inner = inner
         self.dim, self.start, self.width = dim, start, width
         self.fill, self.fill_contains = fill, fill_contains
-        self.source = inner.source
+        self.source = owner
         self.exact = inner.exact
         self.envelope_measure = inner.envelope_measure * float(fill_measure)
 
@@ -116,7 +134,7 @@ class LiftedPiece(Piece):
 
     def draw(self, m: int, rng: np.random.Generator, method: str) -> tuple[np.ndarray, np.ndarray]:
         p, n = self.inner.draw(m, rng, method)
-        other = self.fill(m, rng, method)
+        other = S.shuffled(self.fill(m, rng, method), rng, method)
         s, e = self.start, self.start + self.width
         pts = np.concatenate([other[:, :s], p, other[:, s:]], axis=1)
         nrm = np.zeros_like(pts)
@@ -130,3 +148,6 @@ class LiftedPiece(Piece):
     def on_envelope(self, x: np.ndarray, tol: float) -> np.ndarray:
         own, rest = self._split(x)
         return self.inner.on_envelope(own, tol) & self.fill_contains(rest, tol)
+
+    def comes_from(self, geometry: "Geometry") -> bool:
+        return geometry is self.source or self.inner.comes_from(geometry)

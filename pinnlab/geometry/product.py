@@ -22,8 +22,9 @@ class Product(Geometry):
     With a :class:`TimeInterval` as last factor the product is a space-time
     domain: ``boundary`` is then the lateral boundary (spatial boundary x
     [t0, t1]), ``initial``/``final`` are the slices t = t0 / t = t1, and
-    ``distance`` is the spatial distance function (zero on the lateral
-    boundary only, so that it can impose boundary conditions for all t).
+    ``distance`` is the spatial distance function for t0 <= t <= t1 (zero on
+    the lateral boundary only, so that it can impose boundary conditions for
+    all t) and negative outside the time interval.
     Without a time factor ``spatial`` is the product itself and ``time_axis``,
     ``t0``, ``t1`` are None.
     """
@@ -94,18 +95,31 @@ class Product(Geometry):
         if self.time_axis is None:
             return super().on_boundary(x, tol)
         pts = S.as_points(x, self.dim, self)
-        t = pts[:, -1]
-        in_time = (t >= self.t0 - tol) & (t <= self.t1 + tol)
+        in_time = self.factors[-1].contains(pts[:, -1:], tol)
         return self.spatial.on_boundary(pts[:, :-1], tol) & in_time
 
     def _phi(self, x: torch.Tensor) -> torch.Tensor:
         if self.time_axis is not None:
-            return self.spatial._phi(x[:, :-1])
+            return self._space_time_phi(x)
         out = None
         for i, f in enumerate(self.factors):
             phi = f._phi(x[:, self._cols(i)])
             out = phi if out is None else S.r_intersect(out, phi)
         return out
+
+    def _space_time_phi(self, x: torch.Tensor) -> torch.Tensor:
+        """The spatial distance for t0 <= t <= t1; outside, ``min(phi_space, 0) - gap``.
+
+        Inside the time interval the value and all its derivatives are the spatial
+        distance's (hard constraints multiply by it at points with t = t0); outside,
+        where ``gap`` is the distance to [t0, t1] in time, it is negative, as membership
+        requires. The jump this leaves at t0 and t1 is met only from outside: on the
+        slices themselves, and in derivatives taken there, the spatial branch holds.
+        """
+        phi = self.spatial._phi(x[:, :-1])
+        t = x[:, -1]
+        gap = torch.clamp(self.t0 - t, min=0) + torch.clamp(t - self.t1, min=0)
+        return torch.where(gap > 0, torch.clamp(phi, max=0) - gap, phi)
 
     # -- sampling ---------------------------------------------------------
     def _interior_draw(self, m: int, rng: np.random.Generator, method: str) -> np.ndarray:
@@ -118,7 +132,9 @@ class Product(Geometry):
                 parts.append(f._from_unit(u[:, k : k + d]))
                 k += d
             return np.concatenate(parts, axis=1)
-        return np.concatenate([f.sample_interior(m, rng, method) for f in self.factors], axis=1)
+        # separately drawn low-discrepancy sets are paired at random (see S.shuffled)
+        parts = [f.sample_interior(m, rng, method) for f in self.factors]
+        return np.concatenate([parts[0]] + [S.shuffled(p, rng, method) for p in parts[1:]], axis=1)
 
     def _others(self, i: int) -> Geometry:
         rest = [f for j, f in enumerate(self.factors) if j != i]
@@ -131,7 +147,7 @@ class Product(Geometry):
             for p in f._boundary_pieces():
                 pieces.append(
                     LiftedPiece(
-                        p, self.dim, self._starts[i], f.dim,
+                        p, self, self.dim, self._starts[i], f.dim,
                         fill=other.sample_interior,
                         fill_contains=other.contains,
                         fill_measure=other.measure,

@@ -99,7 +99,7 @@ class Region:
 
     # -- public -------------------------------------------------------------
     def where(self, predicate: Predicate) -> "Region":
-        """The sub-region where ``predicate(*columns)`` is True."""
+        """The sub-region where ``predicate(*columns)`` is True (it must return booleans)."""
         if not callable(predicate):
             raise GeometryError(f"where() needs a callable predicate, got {predicate!r}")
         new = copy.copy(self)
@@ -149,15 +149,32 @@ class Region:
                 raise GeometryError(f"where() predicate {describe(pred)} on the {self.kind} of "
                                     f"{self.geometry!r} failed: "
                                     f"{type(exc).__name__}: {exc}; {hint}") from None
-            try:
-                out = np.asarray(out, dtype=bool)
-                mask &= np.broadcast_to(out, mask.shape)
-            except (TypeError, ValueError) as exc:
-                raise GeometryError(
-                    f"where() predicate {describe(pred)} on the {self.kind} of {self.geometry!r} must "
-                    f"return one boolean per point "
-                    f"(shape ({mask.shape[0]},)); it returned shape {np.shape(out)}") from None
+            mask &= self._pred_booleans(pred, out, mask.shape)
         return mask
+
+    def _pred_booleans(self, pred: Predicate, out: Any, shape: tuple[int]) -> np.ndarray:
+        """A predicate's result as booleans of ``shape``, or an error naming the predicate.
+
+        Only booleans are accepted: converting numbers or strings by truthiness would
+        turn a typo such as ``x - 0.5`` (for ``x < 0.5``) into a silently wrong region.
+        """
+        what = f"where() predicate {describe(pred)} on the {self.kind} of {self.geometry!r}"
+        try:
+            arr = np.asarray(out)
+        except (TypeError, ValueError):
+            arr = np.asarray(out, dtype=object)
+        try:
+            arr = np.broadcast_to(arr, shape)
+        except ValueError:
+            raise GeometryError(
+                f"{what} must return one boolean per point "
+                f"(shape ({shape[0]},)); it returned shape {arr.shape}") from None
+        if arr.dtype != np.bool_:
+            raise GeometryError(
+                f"{what} returned {arr.dtype} values ({type(out).__name__}); it must return "
+                "booleans, one per point, e.g. a comparison such as `x < 0.5` (combine them "
+                "with &, |, ~)")
+        return arr
 
     def _rejection(self, n: int, rng: np.random.Generator, method: str) -> RegionSample:
         pts_out: list[np.ndarray] = []
@@ -280,7 +297,12 @@ class BoundaryRegion(Region):
 
 
 class SliceRegion(Region):
-    """Points ``(x, t_k)`` with ``x`` in the spatial interior (initial/final slices)."""
+    """Points ``(x, t_k)`` with ``x`` in the spatial interior (initial/final slices).
+
+    A lone :class:`TimeInterval` has no spatial part (its ``spatial`` is None): its
+    slice is the single point ``(t_k,)``, drawn as repeated copies, of measure 1 (the
+    counting measure, as the two ends of an Interval have boundary measure 2).
+    """
 
     _tol = 1e-9
 
@@ -290,18 +312,22 @@ class SliceRegion(Region):
         self.t = float(t)
 
     def _draw(self, m, rng, method):
-        x = self.geometry.spatial.sample_interior(m, rng, method)
+        space = self.geometry.spatial
+        x = np.zeros((m, 0)) if space is None else space.sample_interior(m, rng, method)
         return np.concatenate([x, np.full((m, 1), self.t)], axis=1), None, None
 
     def _exact(self) -> bool:
         return True
 
     def _contains(self, x, tol):
-        inside = self.geometry.spatial.contains(x[:, :-1], tol)
-        return inside & (np.abs(x[:, -1] - self.t) <= tol)
+        geo = self.geometry
+        time = geo if geo.spatial is None else geo.factors[-1]
+        at_t = np.abs(x[:, -1] - self.t) <= time._abs_tol(tol)  # relative, as in contains()
+        return at_t if geo.spatial is None else at_t & geo.spatial.contains(x[:, :-1], tol)
 
     def _full_measure(self) -> float:
-        return float(self.geometry.spatial.measure)
+        space = self.geometry.spatial
+        return 1.0 if space is None else float(space.measure)
 
     def __repr__(self) -> str:
         return f"SliceRegion({self.kind}, {self.geometry!r}, t={self.t:g}){self._repr_extra()}"
