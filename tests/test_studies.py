@@ -280,3 +280,251 @@ def test_study_mistakes_fail_up_front(tmp_path, capsys):
     assert main(["export", "--storage", f"sqlite:///{missing}", "--study-name", "s",
                  "--out", str(tmp_path / "best.py")]) == 2
     assert "does not exist" in capsys.readouterr().err and not missing.parent.exists()
+
+
+# ------------------------------------------------------------------ failures, divergence, Ctrl-C, reports
+
+def custom_study(tmp_path: Path, name: str, space: str, steps=20, every=10) -> Path:
+    """A tiny study file ``name.py`` whose ``space(trial)`` is the given source."""
+    head = STUDY.split("def space", 1)[0].format(script=str(BURGERS), steps=steps, pruner='"none"',
+                                                  every=every, objectives=("error",))
+    path = tmp_path / f"{name}.py"
+    path.write_text(head + "import os\n\n" + space.strip() + "\n")
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_exceptions_in_a_trial_are_stored_with_their_reason(tmp_path, capsys):
+    path = custom_study(tmp_path, "boom_study", '''
+def space(trial):
+    lr = trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+    if trial.number == 1:
+        raise RuntimeError("boom in trial 1")
+    width = 0 if trial.number == 2 else 6
+    return {"optimizer": {"name": "adam", "lr": lr}, "model": {"width": width}}
+''')
+    opts = StudyOptions(study_file=str(path), trials=2, study_name="boom", out=str(tmp_path / "out"))
+    spec, opts, study = setup_study(opts)
+    worker_loop(opts, "cpu", spec=spec)
+    trials = study.get_trials(deepcopy=False)
+    line = line_of(path, "raise RuntimeError")
+    boom = f"space() in boom_study.py, line {line}: RuntimeError: boom in trial 1"
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL,
+                                         TrialState.COMPLETE]      # failures do not count as trials
+    assert trials[1].user_attrs["fail_reason"] == boom                 # in the storage: every machine sees it
+    assert trials[2].user_attrs["fail_reason"].startswith("ConfigError: ")     # a bad setting: its type too
+    meta = json.loads((tmp_path / "out" / "trials" / "trial_0001" / "trial.json").read_text())
+    assert meta["state"] == "fail" and meta["error"] == boom and "boom in trial 1" in meta["traceback"]
+    assert meta["params"]["lr"] == pytest.approx(trials[1].params["lr"])
+    out = capsys.readouterr().out
+    assert f"trial 1: fail ({boom}) in" in out and "trial 2: fail (ConfigError: " in out
+    assert "no reason" not in out
+
+
+def test_divergence_is_pruned_with_its_reason_and_stops_nothing(tmp_path):
+    path = custom_study(tmp_path, "diverge", '''
+def space(trial):
+    return {"optimizer": {"name": "adam", "lr": trial.suggest_float("lr", 1e29, 1e30, log=True)}}
+''', steps=40, every=5)
+    opts = StudyOptions(study_file=str(path), trials=2, study_name="div", out=str(tmp_path / "out"),
+                        max_failures=1, quiet=True)
+    spec, opts, study = setup_study(opts)
+    worker_loop(opts, "cpu", spec=spec)                   # two divergences: not a broken study
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    for t in trials:
+        assert t.user_attrs["diverged"] is True
+        assert t.user_attrs["prune_reason"].startswith("diverged: TrainingError: training stopped at step")
+        last = max(t.intermediate_values)                 # the worst value, for the sampler and the pruner
+        assert t.intermediate_values[last] == float("inf") and t.value == float("inf")
+        meta = json.loads((Path(t.user_attrs["run_dir"]) / "trial.json").read_text())
+        assert meta["state"] == "pruned" and meta["diverged"] and "non-finite" in meta["error"]
+
+
+def test_failure_limit_counts_this_run_only_and_exits_with_an_error(tmp_path, monkeypatch, capsys):
+    import signal as signal_module
+
+    from pinnlab.study import runner
+    from pinnlab.study.cli import main
+
+    class InProcessWorker:
+        """A worker 'process' that runs worker_main here and now (no seconds of torch imports)."""
+
+        def __init__(self, args, env=None):
+            assert args[1:3] == ["-c", runner.WORKER_COMMAND]
+            self.pid = os.getpid()
+            self.returncode = runner.worker_main([args[3]])
+
+        def poll(self):
+            return self.returncode
+
+        wait = poll
+
+    monkeypatch.setattr(runner.subprocess, "Popen", InProcessWorker)
+    path = custom_study(tmp_path, "flaky", '''
+def space(trial):
+    lr = trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+    if trial.number >= 1:
+        raise ValueError("no good")
+    return {"optimizer": {"name": "adam", "lr": lr}}
+''')
+    argv = [str(path), "--trials", "3", "--workers", "1", "--threads", "1", "--max-failures", "2",
+            "--device", "cpu", "--out", str(tmp_path / "out"), "--quiet"]
+    handler = signal_module.getsignal(signal_module.SIGTERM)
+    try:
+        for run in range(2):          # the second run does not count the first run's failures
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("pinnlab study: error: 2 trials failed in this run, the limit "
+                                  "(--max-failures 2): 1 of 3 trials are complete or pruned; the most "
+                                  "frequent reason (2 trials): space() in flaky.py, line ")
+            assert ": ValueError: no good." in err and "'fail_reason'" in err and "pinnlab report" in err
+    finally:
+        signal_module.signal(signal_module.SIGTERM, handler)
+    study = load(f"sqlite:///{tmp_path / 'out' / 'study.db'}", "flaky")
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.COMPLETE] + [TrialState.FAIL] * 4
+
+
+def test_ctrl_c_requeues_the_running_trial(tmp_path):
+    import signal as signal_module
+    path = study_file(tmp_path, steps=100000, every=50)
+    opts = StudyOptions(study_file=str(path), trials=1, study_name="ctrlc", out=str(tmp_path / "out"),
+                        max_failures=1, quiet=True)
+    spec, opts, study = setup_study(opts)
+    history = tmp_path / "out" / "trials" / "trial_0000" / "history.jsonl"
+
+    finished = threading.Event()
+
+    def press_ctrl_c():               # once the trial trains: a real SIGINT to this process
+        deadline = time.time() + 60
+        while not history.exists() and time.time() < deadline and not finished.is_set():
+            time.sleep(0.02)
+        if not finished.is_set():     # never into pytest itself
+            os.kill(os.getpid(), signal_module.SIGINT)
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            worker_loop(opts, "cpu", spec=spec)
+    finally:
+        finished.set()
+        presser.join()
+    first, queued = study.get_trials(deepcopy=False)
+    assert first.state == TrialState.FAIL and first.user_attrs["interrupted"] is True
+    assert queued.state == TrialState.WAITING and queued.params == first.params
+    assert queued.system_attrs["failed_trial"] == 0 and queued.system_attrs["retry_history"] == []
+    assert "fail_reason" not in queued.user_attrs          # the copy does not inherit the failure
+    # resumed, with every stored failure counted (since=0): the interruption is no failure
+    opts.overrides = ["steps=10"]
+    worker_loop(opts, "cpu", spec=spec, since=0)
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].params == first.params and trials[1].user_attrs["retry_of"] == 0
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")     # study.ask on a heartbeat storage
+def test_parent_requeues_what_stopped_workers_left(tmp_path):
+    from pinnlab.study.runner import _requeue_interrupted, failures_since
+    opts = StudyOptions(study_file=str(study_file(tmp_path)), trials=3, study_name="left",
+                        out=str(tmp_path / "out"), quiet=True)
+    spec, opts, study = setup_study(opts)
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
+    start = time.time()
+    running = study.ask(dist)                  # its worker was killed before it could re-queue it
+    cut = study.ask(dist)                      # a second signal cut its worker's bookkeeping short
+    for t in (running, cut):
+        study._storage.set_trial_system_attr(t._trial_id, WORKER_ATTR, f"{socket.gethostname()}:4242")
+    study.tell(cut, state=TrialState.FAIL)
+    assert _requeue_interrupted(study, [4242], start) == [0, 1]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"] is True
+    assert sorted(t.params["lr"] for t in trials[2:]) == sorted([running.params["lr"], cut.params["lr"]])
+    assert {t.state for t in trials[2:]} == {TrialState.WAITING}
+    assert [t.number for t in failures_since(study, start)] == [1]     # no reason: counted
+    assert _requeue_interrupted(study, [4242], start) == []           # once only
+
+
+def test_worker_exits_quietly_when_stopped_during_start_up(tmp_path):
+    import signal as signal_module
+    import subprocess
+    import sys
+
+    from pinnlab.study.runner import WORKER_COMMAND
+    opts = StudyOptions(study_file=str(study_file(tmp_path)), trials=1, study_name="quiet",
+                        out=str(tmp_path / "out"), quiet=True)
+    conf = json.dumps({**vars(opts), "_device": "cpu", "_threads": 1})
+    p = subprocess.Popen([sys.executable, "-c", WORKER_COMMAND, conf], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    p.send_signal(signal_module.SIGINT)        # Ctrl-C at a terminal: the parent handles it, not the worker
+    time.sleep(0.5)
+    assert p.poll() is None
+    p.send_signal(signal_module.SIGTERM)       # how the parent stops it, while it still imports torch
+    _, err = p.communicate(timeout=60)
+    assert p.returncode in (-signal_module.SIGTERM, 130) and err == ""
+
+
+def test_report_names_a_missing_study_and_lists_failed_trials(tmp_path, capsys):
+    from optuna.distributions import FloatDistribution
+
+    from pinnlab.cli import main
+    from pinnlab.study.storage import REQUEUED_FROM_ATTR
+    url = storage_url("sqlite", tmp_path)
+    study = optuna.create_study(storage=open_storage(url, None), study_name="small")
+    dist = {"lr": FloatDistribution(1e-3, 1e-2, log=True)}
+    old_run = tmp_path / "old_trial"
+    old_run.mkdir()
+    (old_run / "trial.json").write_text(json.dumps({"state": "fail", "error": "from an older pinnlab"}))
+    for state, attrs, value in [
+            (TrialState.COMPLETE, {}, 0.5),
+            (TrialState.FAIL, {"fail_reason": "space() in s.py, line 4: RuntimeError: boom"}, None),
+            (TrialState.PRUNED, {"diverged": True, "prune_reason": "diverged: TrainingError: nan"}, None),
+            (TrialState.FAIL, {"interrupted": True, "fail_reason": "interrupted and re-queued"}, None),
+            (TrialState.FAIL, {"run_dir": str(old_run)}, None),
+            (TrialState.FAIL, {}, None)]:
+        study.add_trial(optuna.create_trial(state=state, value=value, params={"lr": 3e-3},
+                                            distributions=dist, user_attrs=attrs))
+    study.add_trial(optuna.create_trial(state=TrialState.COMPLETE, value=0.4, params={"lr": 3e-3},
+                                        distributions=dist, system_attrs={REQUEUED_FROM_ATTR: 3}))
+    out = tmp_path / "report"
+    assert main(["report", str(out), "--study", url, "--study-name", "smal"]) == 2
+    assert capsys.readouterr().err.strip() == f"pinnlab: error: no study named 'smal' in {url}"
+    assert not out.exists()
+    assert main(["report", str(out), "--study", url, "--study-name", "small"]) == 0
+    page = (out / "study_report.html").read_text()
+    assert "Failed and diverged trials" in page
+    for text in ("space() in s.py, line 4: RuntimeError: boom", "diverged: TrainingError: nan",
+                 "interrupted and re-queued", "#6", "from an older pinnlab", "no reason recorded"):
+        assert text in page, text
+
+
+def test_space_mistakes_name_the_study_file_and_line(tmp_path, capsys):
+    from pinnlab.errors import ConfigError
+    from pinnlab.study.cli import main
+    bad_range = custom_study(tmp_path, "bad_range", '''
+def space(trial):
+    return {"optimizer": {"lr": trial.suggest_float("lr", 1e-2, 1e-4, log=True)}}
+''')
+    line = line_of(bad_range, "suggest_float")
+    base = dict(trials=1, out=str(tmp_path / "o"), quiet=True)
+    with pytest.raises(ConfigError) as info:
+        setup_study(StudyOptions(study_file=str(bad_range), **base))
+    assert str(info.value) == (f"space() in bad_range.py, line {line}: ValueError: `low <= high` must hold, "
+                               "but got (low=0.01, high=0.0001).")
+    assert main([str(bad_range), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pinnlab study: error: space() in bad_range.py, line {line}: ValueError")
+    assert "Traceback" not in err
+    typo = custom_study(tmp_path, "typo", '''
+def helper(trial):
+    return {"model": {"width": widht}}
+
+def space(trial):
+    return helper(trial)
+''')
+    with pytest.raises(ConfigError, match=rf"^helper\(\) in typo.py, line {line_of(typo, 'widht')}: "
+                                          r"NameError: name 'widht' is not defined"):
+        setup_study(StudyOptions(study_file=str(typo), **base))

@@ -1,4 +1,5 @@
-"""Report of an Optuna study: history, importances, parallel coordinates, slices, best trials.
+"""Report of an Optuna study: history, importances, parallel coordinates, slices, best trials,
+and the trials that failed or diverged, with their reasons.
 
 All figures are drawn with matplotlib here (optuna's own matplotlib plots are
 experimental). Objective values are the first objective of multi-objective studies.
@@ -23,6 +24,7 @@ from . import html as H
 from .common import Built, Gallery, attempt, log_y, new_figure
 
 BEST_ROWS = 10
+FAILED_ROWS = 50
 
 
 def _value(trial: Any) -> float:
@@ -168,25 +170,52 @@ def _hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
-def _report_link(trial: Any, out_dir: Path) -> Any:
+def _report_link(trial: Any, out_dir: Path, name: str = "report.html", text: str = "run report") -> Any:
+    """A link to the file ``name`` of the trial's run directory."""
     run_dir = trial.user_attrs.get("run_dir")
     if not run_dir:
         return "–"
-    target = Path(run_dir) / "report.html"
+    target = Path(run_dir) / name
     try:
         href = os.path.relpath(target.resolve(), out_dir.resolve())
     except ValueError:
         href = target.resolve().as_uri()
-    return H.link(href, "run report" if target.exists() else "run report (missing)")
+    return H.link(href, text if target.exists() else f"{text} (missing)")
+
+
+def _failed_table(trials: list, out_dir: Path) -> str:
+    """Failed and diverged trials with their reasons (the ``fail_reason`` / ``prune_reason`` user
+    attributes that ``pinnlab study`` stores), and the trial that re-ran a re-queued one."""
+    import optuna
+    from ..study.runner import fail_reason
+    from ..study.storage import REQUEUED_FROM_ATTR
+    state = optuna.trial.TrialState
+    bad = [t for t in trials if t.state == state.FAIL
+           or (t.state == state.PRUNED and t.user_attrs.get("diverged"))]
+    if not bad:
+        return ""
+    rerun = {t.system_attrs.get(REQUEUED_FROM_ATTR): t.number for t in trials}
+    rows = []
+    for t in bad[-FAILED_ROWS:]:
+        if t.state == state.PRUNED:
+            what, reason = "diverged (pruned)", t.user_attrs.get("prune_reason", "diverged")
+        else:
+            what = "interrupted" if t.user_attrs.get("interrupted") else "failed"
+            reason = fail_reason(t)
+        again = f"#{rerun[t.number]}" if t.number in rerun else "–"
+        rows.append([t.number, what, reason, again, _report_link(t, out_dir, "trial.json", "trial.json")])
+    shown = "" if len(bad) <= FAILED_ROWS else f" (the last {FAILED_ROWS} of {len(bad)})"
+    return (f"<h2>Failed and diverged trials{shown}</h2>"
+            + H.table(["trial", "outcome", "reason", "re-run as", "details"], rows))
 
 
 def study_report(storage_url: str, study_name: str, out_dir: str | os.PathLike) -> Path:
     """Write ``out_dir/study_report.html`` (and PNGs in ``out_dir/study_figures``); returns its path."""
     import optuna
+    from ..study.storage import load_existing_study
+    study = load_existing_study(storage_url, study_name)    # a wrong name is a ConfigError
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from ..study.storage import open_storage
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, None, existing=True))
     all_trials = study.get_trials(deepcopy=False)
     done = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE and t.values]
     minimize = _minimize(study)
@@ -216,6 +245,7 @@ def study_report(storage_url: str, study_name: str, out_dir: str | os.PathLike) 
             + [t.duration.total_seconds() if t.duration else None, _report_link(t, out_dir)]
             for t in ranked[:BEST_ROWS]]
     body += "<h2>Best trials</h2>" + H.table(["trial", "objective"] + names + ["duration [s]", "run"], rows)
+    body += _failed_table(all_trials, out_dir)
     body += H.failures(gallery.failures)
     figdir = out_dir / "study_figures"
     if gallery.figures:

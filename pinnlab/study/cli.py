@@ -42,7 +42,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace-period", type=int, default=30,
                    help="seconds without heartbeat after which a running trial is marked failed")
     p.add_argument("--max-retry", type=int, default=2, help="times a failed (killed) trial is re-queued")
-    p.add_argument("--max-failures", type=int, help="stop after this many failed trials (default max(5, N))")
+    p.add_argument("--max-failures", type=int,
+                   help="stop (exit status 2) after this many trials failed in this run (default max(5, N)); "
+                        "diverged trials (pruned) and interrupted ones (re-queued) do not count")
     p.add_argument("--seed", type=int, help="seed of the Optuna sampler (worker i uses seed + i)")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -59,7 +61,8 @@ def _export_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``pinnlab study ...``; errors print one line and return 2, Ctrl-C returns 130."""
+    """``pinnlab study ...``; errors (a study stopped at its failure limit too) print one line and
+    return 2, Ctrl-C returns 130."""
     import sys
     from ..errors import PinnlabError
     try:

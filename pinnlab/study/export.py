@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..runs import atomic_write_bytes
-from .storage import open_storage
+from .storage import load_existing_study
 
 
 def best_trial(storage_url: str, study_name: str) -> tuple[Any, Any]:
@@ -17,10 +17,7 @@ def best_trial(storage_url: str, study_name: str) -> tuple[Any, Any]:
     import optuna
     from optuna.trial import TrialState
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, None, existing=True))
-    except KeyError:
-        raise ConfigError(f"no study named {study_name!r} in {storage_url}") from None
+    study = load_existing_study(storage_url, study_name)
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
     if not done:
         raise ConfigError(f"study {study_name!r} has no completed trial yet")

@@ -12,6 +12,21 @@ Every worker runs :func:`worker_loop`: fail stale trials, take a waiting (retrie
 trial or a new one while fewer than ``trials`` are complete, pruned or running,
 wait while the last trials run elsewhere (they might die and need retrying), stop
 when ``trials`` are complete or pruned.
+
+How a trial ends is stored in the Optuna storage, where every machine sharing the
+study sees it, and in the trial directory's ``trial.json``:
+
+- an exception (a bad setting, a bug in the study file or the problem script) is a
+  FAIL with the user attribute ``fail_reason`` (type, message, the user's line);
+  ``--max-failures`` of them in one run stop the study (exit status 2): the study
+  is broken, not unlucky;
+- a divergence (:class:`~pinnlab.errors.TrainingError`: repeated non-finite losses)
+  is an outcome of the hyperparameters, as much as a large error: the trial is
+  PRUNED (``diverged``, ``prune_reason``), counts towards ``trials``, and the sampler
+  learns to avoid the region (Optuna's samplers ignore FAIL trials);
+- Ctrl-C (SIGINT to ``pinnlab study``, SIGTERM to a worker) fails the running trials
+  with ``interrupted`` and re-queues them, as a killed worker's are: a resumed study
+  runs them again, and they count as no failure.
 """
 
 from __future__ import annotations
@@ -30,10 +45,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as cfg
-from ..errors import ConfigError
-from .spec import StudySpec, error_of, load_study_file, validation_residual
+from ..errors import ConfigError, PinnlabError, TrainingError
+from .spec import StudySpec, describe_error, error_of, load_study_file, validation_residual
 from .storage import (DEFAULT_GRACE, DEFAULT_HEARTBEAT, WORKER_ATTR, Heartbeat, fail_stale_trials,
-                      fail_trial, has_native_heartbeat, open_storage, retry_callback)
+                      fail_trial, has_native_heartbeat, open_storage, requeue_trial, retry_callback)
+
+EXIT_STOPPED = 3          # a worker's exit status when the failure limit stopped it
+EXIT_INTERRUPTED = 130
+REASON_CHARS = 2000       # a reason longer than this is cut (the trial.json keeps the traceback)
+
+
+class StudyStopped(PinnlabError, RuntimeError):
+    """A study stopped short of its ``--trials`` target: too many trials failed in this run."""
 
 
 @dataclass
@@ -157,7 +180,11 @@ def trial_settings(trial: Any, spec: StudySpec, opts: StudyOptions, device: str 
 
 def run_trial(trial: Any, spec: StudySpec, compiled: Any, opts: StudyOptions,
               device: str | None, timing: dict) -> Any:
-    """The objective: solve with the trial's settings in ``OUT/trials/trial_NNNN``."""
+    """The objective: solve with the trial's settings in ``OUT/trials/trial_NNNN``.
+
+    Every way out but success is recorded (module docstring): the user attributes for other
+    machines, ``trial.json`` for this one. The trial directory is made before ``space(trial)``
+    runs, so that a mistake there leaves its reason too."""
     import optuna
     from ..runs import write_json
     from ..solve import solve
@@ -167,42 +194,87 @@ def run_trial(trial: Any, spec: StudySpec, compiled: Any, opts: StudyOptions,
     beat = (nullcontext() if has_native_heartbeat(storage) else
             Heartbeat(storage, trial._trial_id, opts.heartbeat_interval))
     with beat:
-        settings = trial_settings(trial, spec, opts, device)
         run_dir = Path(opts.out) / "trials" / f"trial_{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
-        trial.set_user_attr("settings", settings)
         retried = storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
         if retried is not None:
             trial.set_user_attr("retry_of", retried)
         run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"study": opts.study_name, "trial": trial.number, "params": trial.params,
-                "settings": settings, "problem_script": str(spec.problem_script),
-                "study_file": str(spec.path), "worker": _worker_id()}
-        write_json(run_dir / "trial.json", meta)
-        callbacks = []
+        meta = {"study": opts.study_name, "trial": trial.number,
+                "problem_script": str(spec.problem_script), "study_file": str(spec.path),
+                "worker": _worker_id()}
         prune = None
-        if len(spec.objectives) == 1:
-            prune = PruningCallback(trial, spec, compiled, spec.report_every)
-            callbacks.append(prune)
         t0 = time.perf_counter()
         try:
+            settings = trial_settings(trial, spec, opts, device)        # runs space(trial)
+            trial.set_user_attr("settings", settings)
+            meta["settings"] = settings
+            _write_state(run_dir, meta, trial, "running")
+            callbacks = []
+            if len(spec.objectives) == 1:
+                prune = PruningCallback(trial, spec, compiled, spec.report_every)
+                callbacks.append(prune)
             result = solve(compiled, out=run_dir, callbacks=callbacks, progress=False,
                            report=spec.trial_reports, **settings)
-        except optuna.TrialPruned:
-            timing["solve"] = time.perf_counter() - t0
-            write_json(run_dir / "trial.json", {**meta, "state": "pruned",
-                                                "pruned_at": prune.last if prune else None})
+            error = error_of(result, spec)
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("prune_reason", str(exc))
+            _write_state(run_dir, meta, trial, "pruned", pruned_at=prune.last if prune else None)
             raise
-        except BaseException as exc:
-            timing["solve"] = time.perf_counter() - t0
-            write_json(run_dir / "trial.json", {**meta, "state": "fail", "error": str(exc)[:500]})
+        except TrainingError as exc:
+            raise _diverged(trial, spec, run_dir, meta, exc, prune) from None
+        except KeyboardInterrupt:
+            _interrupted(trial, run_dir, meta)
             raise
-        timing["solve"] = time.perf_counter() - t0
-        error = error_of(result, spec)
+        except Exception as exc:
+            _failed(trial, spec, run_dir, meta, exc)
+            raise
+        finally:
+            timing["solve"] = time.perf_counter() - t0
         values = [error if o == "error" else float(result.metrics["wall_seconds"])
                   for o in spec.objectives]
-        write_json(run_dir / "trial.json", {**meta, "state": "complete", "values": values})
+        write_json(run_dir / "trial.json", {**meta, "params": trial.params, "state": "complete",
+                                            "values": values})
     return values[0] if len(values) == 1 else values
+
+
+def _write_state(run_dir: Path, meta: dict, trial: Any, state: str, **extra: Any) -> None:
+    from ..runs import write_json
+    write_json(run_dir / "trial.json", {**meta, "params": trial.params, "state": state, **extra})
+
+
+def _failed(trial: Any, spec: StudySpec, run_dir: Path, meta: dict, exc: Exception) -> None:
+    """An exception: its reason in the storage (``fail_reason``) and in ``trial.json`` (with the
+    traceback); Optuna then marks the trial FAIL."""
+    import traceback
+    reason = describe_error(exc, spec)[:REASON_CHARS]
+    trial.set_user_attr("fail_reason", reason)
+    _write_state(run_dir, meta, trial, "fail", error=reason,
+                 traceback="".join(traceback.format_exception(exc)))
+
+
+def _diverged(trial: Any, spec: StudySpec, run_dir: Path, meta: dict, exc: TrainingError,
+              prune: "PruningCallback | None") -> Exception:
+    """A divergence: the TrialPruned to raise instead. An infinite error reported after the last
+    report makes it the worst of the trials pruned there, for the sampler and the pruner."""
+    import optuna
+    reason = f"diverged: {describe_error(exc, spec)}"[:REASON_CHARS]
+    if prune is not None:             # single objective (Optuna has no reports otherwise)
+        trial.report(float("inf"), prune.last[0] + 1 if prune.last else 0)
+    trial.set_user_attr("diverged", True)
+    trial.set_user_attr("prune_reason", reason)
+    _write_state(run_dir, meta, trial, "pruned", diverged=True, error=reason)
+    return optuna.TrialPruned(reason)
+
+
+def _interrupted(trial: Any, run_dir: Path, meta: dict) -> None:
+    """Ctrl-C: not the trial's fault. Optuna marks it FAIL; a copy with its parameters waits in
+    the queue for the next run (using up no ``--max-retry``), as for a killed worker."""
+    reason = "interrupted (Ctrl-C or SIGTERM) and re-queued"
+    trial.set_user_attr("interrupted", True)
+    trial.set_user_attr("fail_reason", reason)
+    _write_state(run_dir, meta, trial, "interrupted", error=reason)
+    requeue_trial(trial.study, trial.study._storage.get_trial(trial._trial_id), counted=False)
 
 
 # ---------------------------------------------------------------- the worker
@@ -219,16 +291,38 @@ def _counts(study: Any) -> dict:
     return out
 
 
+def failures_since(study: Any, since: float) -> list:
+    """The FAIL trials started at or after ``since`` (a ``time.time()``), interrupted ones left out:
+    what ``--max-failures`` counts. Failures of earlier runs of the study are its history, not a
+    sign that this run is broken (and would stop a resumed study before its first trial)."""
+    from datetime import datetime
+    from optuna.trial import TrialState
+    start = datetime.fromtimestamp(since)
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if t.datetime_start is not None and t.datetime_start >= start
+            and not t.user_attrs.get("interrupted")]
+
+
+def max_failures(opts: StudyOptions) -> int:
+    return opts.max_failures if opts.max_failures is not None else max(5, opts.trials)
+
+
 def worker_loop(opts: StudyOptions, device: str | None = None, worker_index: int = 0,
-                spec: StudySpec | None = None, spawned: float | None = None) -> int:
-    """Run trials until the study has ``opts.trials`` complete or pruned ones; returns trials run."""
+                spec: StudySpec | None = None, spawned: float | None = None,
+                since: float | None = None) -> int:
+    """Run trials until the study has ``opts.trials`` complete or pruned ones; returns trials run.
+
+    Raises :class:`StudyStopped` once ``--max-failures`` trials have failed since ``since`` (the
+    start of this run, a ``time.time()``; default: now). KeyboardInterrupt (Ctrl-C, SIGTERM)
+    passes through once the running trial is re-queued."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # trials are reported by _print_trial
+    since = time.time() if since is None else since
     spec = spec or load_study_file(opts.study_file)
     compiled = spec.problem.compile()
     study = open_study(opts, spec, create=False, worker_index=worker_index)
     retry = retry_callback(opts.max_retry)
-    max_failures = opts.max_failures if opts.max_failures is not None else max(5, opts.trials)
+    limit = max_failures(opts)
     log = Path(opts.out) / "workers" / f"worker_{os.getpid()}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     native = has_native_heartbeat(study._storage)     # then study.optimize fails stale trials itself
@@ -243,10 +337,10 @@ def worker_loop(opts: StudyOptions, device: str | None = None, worker_index: int
         done = c.get("COMPLETE", 0) + c.get("PRUNED", 0)
         if done >= opts.trials and not c.get("WAITING", 0):
             break
-        if c.get("FAIL", 0) >= max_failures:
-            print(f"pinnlab study: {c['FAIL']} trials failed; this worker stops "
-                  f"(raise --max-failures to go on)", file=sys.stderr)
-            break
+        failed = len(failures_since(study, since)) if c.get("FAIL", 0) else 0
+        if failed >= limit:
+            raise StudyStopped(f"{failed} trials failed in this run (--max-failures {limit}); "
+                               "this worker stops")
         if not c.get("WAITING", 0) and done + c.get("RUNNING", 0) >= opts.trials:
             time.sleep(opts.poll)          # the last trials run elsewhere; retry them if they die
             idle += opts.poll
@@ -275,34 +369,50 @@ def _print_trial(study: Any, trial_id: int, seconds: float, device: str | None) 
         return
     what = ", ".join(f"{v:.3e}" for v in t.values) if t.values else ""
     if t.state.name == "FAIL":
-        try:
-            meta = json.loads((Path(t.user_attrs["run_dir"]) / "trial.json").read_text())
-            what = f"({meta.get('error', 'see the trial directory')})"
-        except (KeyError, OSError, ValueError):
-            what = ""
+        what = f"({fail_reason(t)})"
     if t.state.name == "PRUNED" and t.intermediate_values:
         step = max(t.intermediate_values)
         what = f"at step {step} ({t.intermediate_values[step]:.3e})"
+    if t.user_attrs.get("diverged"):
+        what = f"({t.user_attrs.get('prune_reason', 'diverged')})"
     print(f"trial {t.number}: {t.state.name.lower()} {what} in {seconds:.1f} s "
           f"[{device or 'cpu'}, pid {os.getpid()}]", flush=True)
 
 
-def worker_main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m pinnlab.study.worker CONFIG_JSON``."""
-    argv = sys.argv[1:] if argv is None else argv
-    conf = json.loads(argv[0])
-    device, index = conf.pop("_device", None), conf.pop("_index", 0)
-    threads = conf.pop("_threads", None)
-    spawned = conf.pop("_spawned", None)
-    opts = StudyOptions(**conf)
-    import torch
-    if threads:
-        torch.set_num_threads(int(threads))
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+def fail_reason(trial: Any) -> str:
+    """Why a FAIL trial failed: its ``fail_reason`` attribute, else the error its ``trial.json``
+    recorded (studies run before the attribute existed)."""
+    reason = trial.user_attrs.get("fail_reason")
+    if reason:
+        return reason
     try:
-        worker_loop(opts, device, index, spawned=spawned)
+        meta = json.loads((Path(trial.user_attrs["run_dir"]) / "trial.json").read_text())
+        return meta["error"]
+    except (KeyError, OSError, ValueError, TypeError):
+        return "no reason recorded (a killed worker or a lost heartbeat leaves none)"
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    """Entry point of a worker process (:data:`WORKER_COMMAND`, or
+    ``python -m pinnlab.study.worker CONFIG_JSON``): exit status 0 when the study is done,
+    :data:`EXIT_STOPPED` at the failure limit, :data:`EXIT_INTERRUPTED` when stopped, never a
+    traceback for an interruption."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)     # how the parent stops its workers
+    try:
+        argv = sys.argv[1:] if argv is None else argv
+        conf = json.loads(argv[0])
+        device, index = conf.pop("_device", None), conf.pop("_index", 0)
+        threads = conf.pop("_threads", None)
+        spawned, since = conf.pop("_spawned", None), conf.pop("_since", None)
+        opts = StudyOptions(**conf)
+        import torch
+        if threads:
+            torch.set_num_threads(int(threads))
+        worker_loop(opts, device, index, spawned=spawned, since=since)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except StudyStopped:        # the parent says so, once, with the reasons
+        return EXIT_STOPPED
     return 0
 
 
@@ -345,22 +455,59 @@ def _env_threads() -> int | None:
     return n if n > 0 else None
 
 
-def _spawn(opts: StudyOptions, device: str, threads: int, index: int) -> subprocess.Popen:
+# A worker ignores SIGINT from its first statement, before importing pinnlab and torch: Ctrl-C at a
+# terminal reaches the whole process group, and each worker would print a traceback of whatever it
+# was importing or running. The parent alone handles Ctrl-C and stops its workers with SIGTERM.
+WORKER_COMMAND = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                  "from pinnlab.study.runner import worker_main; sys.exit(worker_main())")
+
+
+def _spawn(opts: StudyOptions, device: str, threads: int, index: int,
+           since: float | None = None) -> subprocess.Popen:
     conf = {**asdict(opts), "_device": device, "_index": index, "_threads": threads,
-            "_spawned": time.time()}
+            "_spawned": time.time(), "_since": since}
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen([sys.executable, "-m", "pinnlab.study.worker", json.dumps(conf)], env=env)
+    return subprocess.Popen([sys.executable, "-c", WORKER_COMMAND, json.dumps(conf)], env=env)
 
 
-def _fail_worker_trials(study: Any, pid: int, retry: Any) -> list[int]:
+def _fail_worker_trials(study: Any, pid: int, retry: Any, reason: str, **attrs: Any) -> list[int]:
+    """Fail (with ``reason``) and re-queue through ``retry`` the RUNNING trials of worker ``pid``."""
     import socket
     from optuna.trial import TrialState
     me = f"{socket.gethostname()}:{pid}"
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.system_attrs.get(WORKER_ATTR) == me and fail_trial(study, t, retry):
+        if t.system_attrs.get(WORKER_ATTR) == me and fail_trial(study, t, retry, reason, **attrs):
             failed.append(t.number)
     return failed
+
+
+def _requeue_interrupted(study: Any, pids: list[int], since: float) -> list[int]:
+    """After Ctrl-C, re-queue what the stopped workers ``pids`` did not: their trials still RUNNING
+    (a worker killed after 30 s), or failed since ``since`` with no reason but the interruption (a
+    second signal cut the worker's own bookkeeping short). Returns the trials re-queued here."""
+    import socket
+    from datetime import datetime
+    from optuna.trial import TrialState
+    from .storage import REQUEUED_FROM_ATTR
+    workers = {f"{socket.gethostname()}:{pid}" for pid in pids}
+    trials = study.get_trials(deepcopy=False)
+    copied = {t.system_attrs.get(REQUEUED_FROM_ATTR) for t in trials}
+    start = datetime.fromtimestamp(since)
+    done = []
+    for t in trials:
+        if t.system_attrs.get(WORKER_ATTR) not in workers or t.number in copied:
+            continue
+        if t.state == TrialState.RUNNING:
+            if fail_trial(study, t, lambda st, tr: requeue_trial(st, tr, counted=False),
+                          "interrupted and re-queued", interrupted=True):
+                done.append(t.number)
+        elif (t.state == TrialState.FAIL and t.datetime_complete is not None
+              and t.datetime_complete >= start
+              and (t.user_attrs.get("interrupted") or not t.user_attrs.get("fail_reason"))):
+            requeue_trial(study, t, counted=False)
+            done.append(t.number)
+    return done
 
 
 def setup_study(opts: StudyOptions) -> tuple[StudySpec, StudyOptions, Any]:
@@ -387,7 +534,12 @@ def _check_space(spec: StudySpec, opts: StudyOptions) -> None:
 
     from ..cli import check_solve_settings
     probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-    settings = spec.settings_for(probe, opts.overrides)
+    try:
+        settings = spec.settings_for(probe, opts.overrides)
+    except PinnlabError:
+        raise
+    except Exception as exc:  # a mistake in space(): the user's line, not Optuna's frames
+        raise ConfigError(describe_error(exc, spec, where=f"space() in {spec.path.name}")) from None
     check_solve_settings(settings, f"the study file {spec.path}")
     for kind in ("model", "sampler", "optimizer", "weighting"):
         if kind in settings and not hasattr(settings[kind], "parameters"):  # nn.Modules pass
@@ -395,7 +547,11 @@ def _check_space(spec: StudySpec, opts: StudyOptions) -> None:
 
 
 def run_study(opts: StudyOptions) -> dict:
-    """Run a study with ``opts.workers`` processes; returns a summary (also printed)."""
+    """Run a study with ``opts.workers`` processes; returns a summary (also printed).
+
+    Raises :class:`StudyStopped` (after printing the summary) when the workers stopped short of
+    ``opts.trials`` complete or pruned trials: too many failures in this run."""
+    since = time.time()
     spec, opts, study = setup_study(opts)
     plan = plan_workers(opts.workers, opts.device, opts.trials_per_gpu, opts.threads)
     say = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, flush=True))
@@ -405,7 +561,7 @@ def run_study(opts: StudyOptions) -> dict:
     import threading
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)      # stop cleanly under a batch scheduler too
-    procs = {i: _spawn(opts, dev, th, i) for i, (dev, th) in enumerate(plan)}
+    procs = {i: _spawn(opts, dev, th, i, since) for i, (dev, th) in enumerate(plan)}
     respawns, t0 = 0, time.perf_counter()
     interrupted = False
     try:
@@ -416,42 +572,71 @@ def run_study(opts: StudyOptions) -> dict:
                 if rc is None:
                     continue
                 del procs[i]
-                if rc == 0:
+                if rc in (0, EXIT_STOPPED):
                     continue
-                failed = _fail_worker_trials(study, p.pid, retry)
+                failed = _fail_worker_trials(study, p.pid, retry,
+                                             f"lost: its worker (pid {p.pid}) died, exit status {rc}")
                 say(f"worker {p.pid} died (exit {rc}); trial(s) {failed or 'none'} marked failed"
                     + (" and re-queued" if failed and opts.max_retry else ""))
                 c = _counts(study)
                 left = opts.trials - c.get("COMPLETE", 0) - c.get("PRUNED", 0) - c.get("RUNNING", 0)
                 if left > len(procs) and respawns < 3 * len(plan):   # work enough for another worker
                     respawns += 1
-                    procs[i] = _spawn(opts, plan[i][0], plan[i][1], i)
+                    procs[i] = _spawn(opts, plan[i][0], plan[i][1], i, since)
     except KeyboardInterrupt:
-        interrupted = True
-        say("pinnlab study: interrupted; stopping the workers (running trials are marked failed)")
+        interrupted, at = True, time.time()
+        say("pinnlab study: interrupted; stopping the workers (their running trials are re-queued "
+            "for the next run)")
         _stop(procs)
-        for p in procs.values():
-            _fail_worker_trials(study, p.pid, None)
+        _requeue_interrupted(study, [p.pid for p in procs.values()], at)
     summary = summarize(study, opts, time.perf_counter() - t0)
     summary["interrupted"] = interrupted
     say(format_summary(summary))
+    if not interrupted:
+        _check_target(study, opts, summary, since)
     return summary
 
 
+def _check_target(study: Any, opts: StudyOptions, summary: dict, since: float) -> None:
+    """Raise :class:`StudyStopped` when the run ended short of ``opts.trials``: a study that stops
+    at its failure limit has failed, and says how far it got and where the reasons are."""
+    from collections import Counter
+    c = summary["counts"]
+    done = c.get("complete", 0) + c.get("pruned", 0)
+    if done >= opts.trials:
+        return
+    failed = failures_since(study, since)
+    limit = max_failures(opts)
+    why = (f"{len(failed)} trials failed in this run, the limit (--max-failures {limit})"
+           if len(failed) >= limit else f"the workers stopped; {len(failed)} trials failed in this run")
+    reasons = Counter(fail_reason(t) for t in failed).most_common(1)
+    common = f"; the most frequent reason ({reasons[0][1]} trials): {reasons[0][0]}" if reasons else ""
+    raise StudyStopped(
+        f"{why}: {done} of {opts.trials} trials are complete or pruned{common}. Each failed trial's "
+        f"reason is its user attribute 'fail_reason' in {_safe(opts.storage)} and the 'error' of "
+        f"{opts.out}/trials/trial_NNNN/trial.json; to list them: pinnlab report {opts.out} "
+        f"--study '{_safe(opts.storage)}' --study-name {opts.study_name}")
+
+
 def _stop(procs: dict) -> None:
-    deadline = time.time() + 2
-    while time.time() < deadline and any(p.poll() is None for p in procs.values()):
-        time.sleep(0.1)
+    """SIGTERM every worker (each re-queues its running trial and exits), then wait; a worker still
+    running after 30 s, or at a second Ctrl-C, is killed."""
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)      # the workers turn it into KeyboardInterrupt
     deadline = time.time() + 30
-    for p in procs.values():
-        try:
-            p.wait(timeout=max(deadline - time.time(), 0.1))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    try:
+        for p in procs.values():
+            try:
+                p.wait(timeout=max(deadline - time.time(), 0.1))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    except KeyboardInterrupt:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def _safe(url: str) -> str:
@@ -467,16 +652,25 @@ def summarize(study: Any, opts: StudyOptions, wall: float) -> dict:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     best = min(done, key=lambda t: t.values[0]) if done else None
+    diverged = sum(1 for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("diverged"))
+    interrupted = sum(1 for t in trials
+                      if t.state == TrialState.FAIL and t.user_attrs.get("interrupted"))
     return {"study_name": opts.study_name, "storage": opts.storage, "out": opts.out, "wall_seconds": wall,
-            "counts": counts, "best_trial": best.number if best else None,
+            "counts": counts, "diverged": diverged, "interrupted_trials": interrupted,
+            "best_trial": best.number if best else None,
             "best_values": list(best.values) if best else None,
             "best_params": dict(best.params) if best else None,
             "best_run_dir": best.user_attrs.get("run_dir") if best else None}
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"study {s['study_name']}: " + ", ".join(f"{v} {k}" for k, v in sorted(s["counts"].items()))
-             + f" in {s['wall_seconds']:.1f} s"]
+    notes = {"pruned": (s.get("diverged", 0), "diverged"),
+             "fail": (s.get("interrupted_trials", 0), "interrupted")}
+    counts = []
+    for state, n in sorted(s["counts"].items()):
+        sub, what = notes.get(state, (0, ""))
+        counts.append(f"{n} {state}" + (f" ({sub} {what})" if sub else ""))
+    lines = [f"study {s['study_name']}: {', '.join(counts) or 'no trials'} in {s['wall_seconds']:.1f} s"]
     if s["best_trial"] is not None:
         vals = ", ".join(f"{v:.3e}" for v in s["best_values"])
         lines.append(f"best trial #{s['best_trial']}: {vals}  {s['best_params']}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import runpy
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -113,6 +114,30 @@ def load_study_file(path: str | Path) -> StudySpec:
                      validation_points=int(scope.get("validation_points", 2048)),
                      validation_seed=int(scope.get("validation_seed", 20240)),
                      trial_reports=bool(scope.get("trial_reports", False)))
+
+
+# ---------------------------------------------------------------- errors in the user's code
+
+def user_line(exc: BaseException, files: tuple) -> str | None:
+    """``space() in study.py, line 7``: the deepest frame of ``exc``'s traceback in one of the user's
+    ``files`` (the study file, the problem script), or None. The frames of Optuna and pinnlab
+    below it say nothing about the user's mistake."""
+    paths = {Path(f).resolve() for f in files if f}
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() in paths]
+    if not frames:
+        return None
+    f = frames[-1]
+    where = "module level" if f.name == "<module>" else f"{f.name}()"
+    return f"{where} in {Path(f.filename).name}, line {f.lineno}"
+
+
+def describe_error(exc: BaseException, spec: "StudySpec", where: str | None = None) -> str:
+    """One line for an exception raised in the user's code or in a trial: the user's line (if the
+    traceback passes through the study file or the problem script; else ``where``), then the
+    exception's type and message."""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    where = user_line(exc, (spec.path, spec.problem_script)) or where
+    return f"{where}: {what}" if where else what
 
 
 # ---------------------------------------------------------------- settings

@@ -34,6 +34,9 @@ from typing import Any
 
 HEARTBEAT_ATTR = "pinnlab:heartbeat"
 WORKER_ATTR = "pinnlab:worker"
+REQUEUED_FROM_ATTR = "pinnlab:requeued_from"
+# user attributes that describe how one attempt ended: a re-queued copy must not inherit them
+FAILURE_ATTRS = ("fail_reason", "interrupted", "prune_reason", "diverged")
 DEFAULT_HEARTBEAT = 10
 DEFAULT_GRACE = 30
 
@@ -60,11 +63,45 @@ def driver_url(url: str) -> str:
     return url
 
 
-def retry_callback(max_retry: int | None = 2) -> Any:
+def requeue_trial(study: Any, trial: Any, max_retry: int | None = None, counted: bool = True) -> bool:
+    """Enqueue a WAITING copy of ``trial`` (its parameters) to be run again; False when it has been
+    retried ``max_retry`` times already.
+
+    As Optuna's ``RetryHeartbeatStaleTrialCallback`` (the same ``failed_trial`` and
+    ``retry_history`` system attributes), except that the copy does not inherit the user
+    attributes that describe how this attempt ended (:data:`FAILURE_ATTRS`: a retry that
+    completes must not carry a ``fail_reason``), it records the trial it copies
+    (``pinnlab:requeued_from``, for reports), and an interruption (``counted=False``: Ctrl-C, not
+    the trial's fault) uses up no retry.
+    """
     import optuna
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    history = list(trial.system_attrs.get("retry_history", []))
+    if counted:
+        history.append(trial.number)
+        if max_retry is not None and len(history) > max_retry:
+            return False
+    system_attrs = {"failed_trial": trial.number, **trial.system_attrs,
+                    "retry_history": history, REQUEUED_FROM_ATTR: trial.number}
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in FAILURE_ATTRS}
+    study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
+                                        distributions=trial.distributions, user_attrs=user_attrs,
+                                        system_attrs=system_attrs))
+    return True
+
+
+class RetryCallback:
+    """Re-queues a trial failed for a lost heartbeat or a dead worker (:func:`requeue_trial`);
+    also Optuna's ``heartbeat_stale_trial_callback`` of RDB storages."""
+
+    def __init__(self, max_retry: int | None = 2):
+        self.max_retry = max_retry
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        requeue_trial(study, trial, self.max_retry)
+
+
+def retry_callback(max_retry: int | None = 2) -> RetryCallback:
+    return RetryCallback(max_retry)
 
 
 def open_storage(url: str, heartbeat_interval: int | None = DEFAULT_HEARTBEAT,
@@ -161,11 +198,16 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
 
-def fail_trial(study: Any, trial: Any, retry: Any = None) -> bool:
-    """Mark a RUNNING trial FAIL (and re-queue it through ``retry``); False if another did first."""
+def fail_trial(study: Any, trial: Any, retry: Any = None, reason: str | None = None,
+               **attrs: Any) -> bool:
+    """Mark a RUNNING trial FAIL (and re-queue it through ``retry``); False if another did first.
+    ``reason`` (and ``attrs``) become user attributes first, so that every machine sharing the
+    storage can tell why the trial failed."""
     import optuna
     from optuna.trial import TrialState
     try:
+        for key, value in ({"fail_reason": reason, **attrs} if reason else attrs).items():
+            study._storage.set_trial_user_attr(trial._trial_id, key, value)
         if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
             return False
     except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
@@ -201,9 +243,24 @@ def fail_stale_trials(study: Any, grace_period: float, retry: Any = None) -> lis
         if t.datetime_start is not None:
             stamps.append(t.datetime_start.timestamp())
         beat = max(stamps) or None
-        if beat is not None and now - float(beat) > grace_period and fail_trial(study, t, retry):
+        if beat is None or now - float(beat) <= grace_period:
+            continue
+        worker = t.system_attrs.get(WORKER_ATTR, "unknown")
+        if fail_trial(study, t, retry, f"lost: no heartbeat from worker {worker} for "
+                                       f"{now - float(beat):.0f} s (killed, or its machine was lost)"):
             failed.append(t.number)
     return failed
+
+
+def load_existing_study(url: str, study_name: str) -> Any:
+    """The study ``study_name`` of the storage ``url``, which must both exist (nothing is
+    created); a :class:`ConfigError` naming the storage otherwise."""
+    import optuna
+    from ..errors import ConfigError
+    try:
+        return optuna.load_study(study_name=study_name, storage=open_storage(url, None, existing=True))
+    except KeyError:     # Optuna's "Record does not exist."
+        raise ConfigError(f"no study named {study_name!r} in {_safe_url(url)}") from None
 
 
 def _safe_url(url: str) -> str:
