@@ -91,12 +91,12 @@ def undefined_terms(problem: CompiledProblem, ev: LossEval, batches: dict) -> st
         if not bool(bad.any()):
             continue
         term = problem.terms[name]
-        where, at = getattr(term, "where", name), ""
+        at = ""
         points = getattr(batches.get(term.block), "points", None)
         if points is not None and r.ndim and points.shape[0] == r.shape[0]:
             first = points[bad.nonzero()[0, 0]].tolist()
             at = " (e.g. at " + ", ".join(f"{c}={v:.4g}" for c, v in zip(problem.coordinates, first)) + ")"
-        found.append(f"{where}: {int(bad.sum())} of {bad.numel()} points{at}")
+        found.append(f"{term.where}: {int(bad.sum())} of {bad.numel()} points{at}")
     if not found:
         return None
     return ("the residual is NaN or infinite before any training step, so the expression is "

@@ -136,8 +136,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     continues from its newest intact checkpoint with identical optimizer,
     sampler and random state; a directory that holds another run is refused unless
     ``overwrite=True`` (which deletes that run's files). With a run directory, Ctrl-C or
-    SIGTERM ends training after the current step and checkpoints it. ``eval_every`` > 0 records the L2RE in the history
-    every so many steps. ``hard=True`` wraps the model in an exact-constraint
+    SIGTERM ends training after the current step and checkpoints it (one process; under
+    torchrun the ranks could stop at different steps). ``eval_every`` > 0 records the L2RE
+    in the history every so many steps. ``hard=True`` wraps the model in an exact-constraint
     transform (Dirichlet and initial values hold by construction; their terms
     leave the loss).
 
@@ -257,7 +258,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     t_first = None  # end of the first step (compilation and allocation warm-up)
     step = start
     ev = None
-    with DeferredInterrupts(run_dir is not None) as interrupts:
+    with DeferredInterrupts(run_dir is not None and ddp is None) as interrupts:
         while step < steps:
             want = _stage_dtype(opt, step, dt)
             if want != dt:
