@@ -148,7 +148,9 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
                    callbacks=callbacks, **settings)
     m = result.metrics
     print(f"run directory: {out}")
-    print(f"steps: {m['steps']}  wall: {m['wall_seconds']:.1f} s  steps/s: {m['steps_per_second']:.1f}  "
+    rate = (f"steps/s: {m['steps_per_second']:.1f}" if m["steps_per_second"]
+             else "no step left to train (resumed a finished run)")
+    print(f"steps: {m['steps']}  wall: {m['wall_seconds']:.1f} s  {rate}  "
           f"final loss: {m['final_loss']:.3e}" if m.get("final_loss") is not None else f"steps: {m['steps']}")
     if "l2re" in m:
         fields = "  ".join(f"{k}={v:.3e}" for k, v in m["l2re_fields"].items())

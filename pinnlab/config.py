@@ -50,7 +50,6 @@ def suggest(name: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-
 def _unknown(kind: str, name: Any, reg: dict) -> str:
     """The message for a strategy name that is not registered."""
     message = f"unknown {kind} {name!r}{suggest(str(name), reg)}; valid: {', '.join(sorted(reg))}"
@@ -147,8 +146,11 @@ def convert(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     if origin in (tuple, list) or typ in (tuple, list):
-        if isinstance(value, str):
-            items = value.split(",")
+        if isinstance(value, str):  # "0.9,0.999", also written "[0.9, 0.999]" or "(0.9, 0.999)"
+            text = value.strip()
+            if len(text) >= 2 and (text[0], text[-1]) in (("[", "]"), ("(", ")")):
+                text = text[1:-1]
+            items = [item.strip() for item in text.split(",")]
         elif isinstance(value, (int, float)):   # one number from --set stands for a 1-item list
             items = [value]
         else:

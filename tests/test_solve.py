@@ -259,6 +259,10 @@ def test_cli_solve_and_errors(tmp_path, capsys):
     assert main(["solve", str(script), "--steps", "20", "--out", str(out), "--quiet", "--no-report",
                  "--set", "optimizer.lr=5e-3", "--set", "sampler=resample", "--resume"]) == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] == 20
+    capsys.readouterr()
+    assert main(["solve", str(script), "--steps", "20", "--out", str(out), "--quiet", "--no-report",
+                 "--set", "optimizer.lr=5e-3", "--set", "sampler=resample", "--resume"]) == 0
+    assert "no step left to train (resumed a finished run)" in capsys.readouterr().out
     assert main(["solve", str(script), "--set", "sampler=r5x"]) == 2
     assert "unknown sampler 'r5x'" in capsys.readouterr().err
     assert main(["solve", str(tmp_path / "missing.py")]) == 2
@@ -477,6 +481,13 @@ def test_api_mistakes_get_config_errors(tmp_path):
                            ("problems/heat.py", "pinnlab solve FILE.py")):
         with pytest.raises(ConfigError, match=match):
             solve(problem, steps=1, **SMALL)
+
+
+def test_list_settings_and_activation_names_from_the_command_line():
+    assert apply_overrides({}, ["optimizer=adam", "optimizer.betas=[0.9, 0.99]"])["optimizer"]["betas"] == (0.9, 0.99)
+    assert build("optimizer", apply_overrides({}, ["optimizer=adam", "optimizer.betas=(0.8,0.9)"])["optimizer"]).betas == (0.8, 0.9)
+    with pytest.raises(ConfigError, match="unknown activation 'tahn' .did you mean 'tanh'"):
+        solve(heat(), steps=1, model=dict(name="mlp", activation="tahn"), progress=False, report=False)
 
 
 def test_compile_settings_are_checked():

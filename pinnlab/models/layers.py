@@ -90,7 +90,9 @@ class Activation(nn.Module):
     def __init__(self, name: str = "tanh"):
         super().__init__()
         if name not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+            from ..config import suggest
+            raise ConfigError(f"unknown activation {name!r}{suggest(str(name), ACTIVATIONS)}; choose one "
+                              f"of {sorted(ACTIVATIONS)}")
         self.name = name
         self.fn, self.expr = ACTIVATIONS[name]
 
