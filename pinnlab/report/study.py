@@ -187,7 +187,7 @@ def _failed_table(trials: list, out_dir: Path) -> str:
     """Failed and diverged trials with their reasons (the ``fail_reason`` / ``prune_reason`` user
     attributes that ``pinnlab study`` stores), and the trial that re-ran a re-queued one."""
     import optuna
-    from ..study.runner import fail_reason
+    from ..study.trial import fail_reason
     from ..study.storage import REQUEUED_FROM_ATTR
     state = optuna.trial.TrialState
     bad = [t for t in trials if t.state == state.FAIL
