@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
-from .errors import ConfigError, PinnlabError
+from .errors import ConfigError, PinnlabError, user_frame
 
 
 def load_problem_script(path: str | Path) -> tuple[Any, dict]:
@@ -63,9 +62,8 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
 
 def _script_line(path: Path, exc: BaseException) -> str:
     """``problem script PATH, line N``: the script's deepest frame in the exception's traceback."""
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
-             if Path(f.filename).resolve() == path.resolve()]
-    return f"problem script {path}" + (f", line {lines[-1]}" if lines else "")
+    frame = user_frame(exc, (path,))
+    return f"problem script {path}" + (f", line {frame.lineno}" if frame else "")
 
 
 def _solve_args(p: argparse.ArgumentParser, with_file: bool = True) -> None:

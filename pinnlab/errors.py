@@ -7,6 +7,9 @@ whose message names what is wrong and where.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 
 class PinnlabError(Exception):
     """Base class of every error pinnlab raises on purpose."""
@@ -34,3 +37,12 @@ class CheckpointError(PinnlabError):
 
 class TrainingError(PinnlabError, RuntimeError):
     """Training cannot continue (for example repeated non-finite losses)."""
+
+
+def user_frame(exc: BaseException, files) -> traceback.FrameSummary | None:
+    """The deepest frame of ``exc``'s traceback in one of the user's ``files`` (a problem
+    script, a study file), or None: the frames of runpy, Optuna and pinnlab below it say
+    nothing about where the user's mistake is."""
+    paths = {Path(f).resolve() for f in files if f}
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() in paths]
+    return frames[-1] if frames else None

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import runpy
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 
 from .. import config as cfg
-from ..errors import ConfigError
+from ..errors import ConfigError, user_frame
 
 OBJECTIVES = ("error", "time")
 PRUNERS = ("median", "hyperband", "none")
@@ -122,11 +121,9 @@ def user_line(exc: BaseException, files: tuple) -> str | None:
     """``space() in study.py, line 7``: the deepest frame of ``exc``'s traceback in one of the user's
     ``files`` (the study file, the problem script), or None. The frames of Optuna and pinnlab
     below it say nothing about the user's mistake."""
-    paths = {Path(f).resolve() for f in files if f}
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() in paths]
-    if not frames:
+    f = user_frame(exc, files)
+    if f is None:
         return None
-    f = frames[-1]
     where = "module level" if f.name == "<module>" else f"{f.name}()"
     return f"{where} in {Path(f.filename).name}, line {f.lineno}"
 
