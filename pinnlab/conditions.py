@@ -164,7 +164,7 @@ class Data:
 
     def checked_arrays(self, dim: int, where: str) -> tuple[np.ndarray, np.ndarray]:
         for label, given in (("points", self.points), ("values", self.values)):
-            if np.iscomplexobj(np.asarray(given) if not isinstance(given, np.ndarray) else given):
+            if np.iscomplexobj(given):
                 raise DataError(f"{where}: {label} are complex numbers; observations must be real "
                                 "(split a complex field into its real and imaginary parts)")
         try:

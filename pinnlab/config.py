@@ -59,6 +59,7 @@ def _unknown(kind: str, name: Any, reg: dict) -> str:
                     f"{{'name': 'uniform', 'method': '{method}'}}, or --set sampler.method={method})")
     return message
 
+
 def build(kind: str, spec: Any) -> Any:
     """An instance of a strategy from an instance, a name, or a ``{"name": ..., **settings}`` dict."""
     reg = registry(kind)

@@ -112,10 +112,8 @@ def _bad_line(path: Path) -> str | None:
             if not text:
                 continue
             cells = text.split()
-            try:
-                [float(c) for c in cells]
-            except ValueError:
-                bad = next(c for c in cells if not _is_float(c))
+            bad = next((c for c in cells if not _is_float(c)), None)
+            if bad is not None:
                 return f"line {number}: {bad!r} is not a number ({line.strip()[:80]!r})"
             if width is None:
                 width = len(cells)
