@@ -22,6 +22,12 @@ from . import config as cfg
 from .errors import ConfigError, PinnlabError, user_frame
 
 
+#: the problem script being loaded, if any: ``solve`` refuses to train while it is
+#: (a script that trains at import would otherwise train again, unasked, each time
+#: ``pinnlab solve``, ``report`` or a study loads it for its ``problem``)
+LOADING: list[Path] = []
+
+
 def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     """Run a problem script and return its ``problem`` and ``settings``."""
     path = Path(path)
@@ -32,6 +38,7 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     # like `python SCRIPT.py`: the script's folder is importable (scripts share helpers there)
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
+    LOADING.append(path)
     try:
         scope = runpy.run_path(str(path), run_name="__pinnlab_problem__")
     except PinnlabError as exc:  # say which line of the script made the mistake
@@ -43,6 +50,7 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
         raise ConfigError(f"{_script_line(path, exc)}: {type(exc).__name__}: {exc}") from None
     finally:
         sys.path.remove(folder)
+        LOADING.pop()
     problem = scope.get("problem")
     if problem is None and callable(scope.get("make_problem")):
         problem = scope["make_problem"]()

@@ -70,6 +70,17 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool, overwrite: bool = Fals
     return path
 
 
+def record_problem_script(run_dir: Path, problem: Any) -> None:
+    """Name, in ``problem_script.txt``, the script that ``pinnlab report RUN_DIR`` loads for the
+    problem: the ``python SCRIPT.py`` being run, when its module-level ``problem`` is the one
+    solved (a run from the ``pinnlab solve`` CLI records its script itself)."""
+    import sys
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if script and script.endswith(".py") and getattr(main, "problem", None) is problem:
+        (run_dir / "problem_script.txt").write_text(str(Path(script).resolve()) + "\n")
+
+
 def safe_child(run_dir: Path, name: str) -> Path:
     """``run_dir / name`` refusing names that escape the run directory."""
     candidate = (run_dir / name).resolve()

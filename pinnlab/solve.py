@@ -29,7 +29,8 @@ from .loss import LossEval, ParameterSet, evaluate_losses, undefined_terms
 from .models import ModelContext
 from .problem import Problem
 from .progress import Progress
-from .runs import DeferredInterrupts, load_latest, prepare_run_dir, save_checkpoint, write_json
+from .runs import (DeferredInterrupts, load_latest, prepare_run_dir, record_problem_script,
+                   save_checkpoint, write_json)
 
 
 @dataclass
@@ -151,6 +152,11 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     and the fixed weighting the whole step is one compiled graph (:mod:`pinnlab.fused`);
     ``metrics["compiled"]`` says which path ran.
     """
+    from .cli import LOADING
+    if LOADING:
+        raise ConfigError(f"solve() was called while pinnlab loaded {LOADING[-1]} for its 'problem' "
+                          "(it would train now, before the run asked for); put the script's training "
+                          "under `if __name__ == \"__main__\":`")
     compile_mode = _compile_mode(compile)
     for key, value, least in (("steps", steps, 0), ("seed", seed, 0), ("log_every", log_every, 1),
                               ("eval_every", eval_every, 0), ("checkpoint_every", checkpoint_every, 0),
@@ -168,6 +174,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if not isinstance(callbacks, (list, tuple)) or not all(callable(cb) for cb in callbacks):
         raise ConfigError(f"callbacks must be a list of functions of the training state, got "
                           f"{callbacks!r}")
+    declared = problem
     compiled = problem if isinstance(problem, CompiledProblem) else problem.compile()
     problem = compiled.problem
     dev, dt = _device(device), _dtype(dtype)
@@ -217,6 +224,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if isinstance(config["model"], dict) and isinstance(model, (str, dict)):
         config["model"] = cfg.describe(cfg.build("model", model))
     run_dir = prepare_run_dir(out, resume, overwrite) if out is not None else None
+    if run_dir is not None:
+        record_problem_script(run_dir, declared)
     ref = reference_set(problem)
 
     history: list[dict] = []

@@ -330,6 +330,45 @@ def test_cli_loads_scripts_that_import_their_siblings(tmp_path):
     assert str(tmp_path) not in sys.path
 
 
+def test_scripts_that_train_at_import_are_refused_when_loaded(tmp_path, capsys):
+    """Loading a script for its ``problem`` must not train: a script that calls solve() at
+    module level is refused with its line, before any step (and the CLI exits 2, no run dir)."""
+    from pinnlab.cli import LOADING, main
+    script = tmp_path / "p.py"
+    script.write_text(
+        "import sympy as sp\nfrom pinnlab import *\nx = sp.Symbol('x')\nu = sp.Function('u')(x)\n"
+        "problem = Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=Interval(0, 1))\n"
+        "result = solve(problem, steps=3, progress=False, report=False)\n")
+    assert main(["solve", str(script), "--out", str(tmp_path / "run"), "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "p.py, line 6: solve() was called while pinnlab loaded" in err and "__main__" in err
+    assert not (tmp_path / "run").exists() and LOADING == []
+    script.write_text(script.read_text().replace("result = ", "if __name__ == '__main__':\n    result = "))
+    assert main(["solve", str(script), "--out", str(tmp_path / "run"), "--steps", "2", "--no-report",
+                 "--quiet"]) == 0
+
+
+def test_runs_made_by_python_scripts_are_reported_without_naming_the_script(tmp_path):
+    """``python SCRIPT.py`` calling solve(out=) records the script, so ``pinnlab report RUN``
+    finds the problem (loading it does not train again)."""
+    import subprocess
+    script = tmp_path / "p.py"
+    script.write_text(
+        "import sympy as sp\nfrom pinnlab import *\nx = sp.Symbol('x')\nu = sp.Function('u')(x)\n"
+        "problem = Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=Interval(0, 1))\n"
+        "if __name__ == '__main__':\n"
+        "    solve(problem, steps=3, model=MLP(width=4, depth=1), out='run', progress=False, report=False)\n"
+        "    solve(Problem([u.diff(x, 2)], [Dirichlet(u, 1)], domain=Interval(0, 1)), steps=2,\n"
+        "          model=MLP(width=4, depth=1), out='other', progress=False, report=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "run" / "problem_script.txt").read_text().strip() == str(script.resolve())
+    assert not (tmp_path / "other" / "problem_script.txt").exists()  # not the script's `problem`
+    from pinnlab.cli import main
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "report.html").is_file()
+
+
 def test_compiled_training_matches_eager_and_reports_its_warm_up():
     """``compile=True`` (torch.compile, autotuned) trains the same model as eager code."""
     hist, metrics = {}, {}
