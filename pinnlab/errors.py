@@ -7,7 +7,10 @@ whose message names what is wrong and where.
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
+import warnings
 from pathlib import Path
 
 
@@ -46,3 +49,21 @@ def user_frame(exc: BaseException, files) -> traceback.FrameSummary | None:
     paths = {Path(f).resolve() for f in files if f}
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() in paths]
     return frames[-1] if frames else None
+
+
+def _library_folders() -> tuple[str, ...]:
+    """The folders of pinnlab's code (``pinnlab.samplers`` and ``pinnlab.optimizers`` are
+    installed from folders of their own in an editable install)."""
+    mods = (sys.modules.get(name) for name in ("pinnlab", "pinnlab.samplers", "pinnlab.optimizers"))
+    return tuple(os.path.abspath(folder) + os.sep for m in mods if m is not None
+                 for folder in getattr(m, "__path__", ()))
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the user's line: the innermost caller outside pinnlab
+    (the line shown under the message is then the user's call, not pinnlab's source)."""
+    folders = _library_folders()
+    frame, level = sys._getframe(1), 2   # stacklevel 2: warn's caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(folders):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -30,13 +30,12 @@ the residual-only compiled path.
 from __future__ import annotations
 
 import types
-import warnings
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, warn
 from .loss import LossEval, live_residuals, loss_terms
 
 
@@ -191,9 +190,9 @@ class FusedStep:
             return self._run(strategy, batches, step)
         except Exception as exc:  # tracing failed before any update was applied
             self.enabled = False
-            warnings.warn(f"solve(compile=True): this model cannot run as one compiled "
+            warn(f"solve(compile=True): this model cannot run as one compiled "
                           f"training step ({type(exc).__name__}: {str(exc)[:200]}); "
-                          "compiling its residuals only", stacklevel=4)
+                          "compiling its residuals only")
             return None
 
     def _run(self, strategy, batches: dict, step: int) -> LossEval:

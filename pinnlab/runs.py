@@ -18,14 +18,13 @@ import json
 import math
 import os
 import pickle
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, warn
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
@@ -160,8 +159,8 @@ def load_latest(run_dir: str | os.PathLike) -> tuple[dict, Path]:
             errors.append(str(exc))
             continue
         if errors:
-            warnings.warn(f"resuming from the previous checkpoint {path} (step {state.get('step')}): "
-                          f"{'; '.join(errors)}", UserWarning, stacklevel=2)
+            warn(f"resuming from the previous checkpoint {path} (step {state.get('step')}): "
+                          f"{'; '.join(errors)}")
         return state, path
     if errors:
         raise CheckpointError("no intact checkpoint in " + str(run_dir) + ": " + "; ".join(errors))

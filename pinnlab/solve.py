@@ -22,7 +22,7 @@ from . import config as cfg
 from . import distributed
 from .compiler import CompiledProblem
 from .engines import make_engine
-from .errors import CheckpointError, ConfigError, DataError, DeclarationError, TrainingError
+from .errors import CheckpointError, ConfigError, DataError, DeclarationError, TrainingError, warn
 from .evaluate import predict, reference_set, score
 from .fused import FusedStep, can_fuse, compile_fresh
 from .loss import LossEval, ParameterSet, evaluate_losses, undefined_terms
@@ -464,13 +464,13 @@ def _check_chain_length(opt: Any, planned: int, steps: int) -> None:
     if steps < planned:
         skipped = names[opt.stage_index(max(steps - 1, 0)) + 1:]
         if skipped:  # a last stage cut short is an ordinary budget, not a surprise
-            warnings.warn(f"solve(steps={steps}) is shorter than the optimizer chain {opt.name!r} "
+            warn(f"solve(steps={steps}) is shorter than the optimizer chain {opt.name!r} "
                           f"({plan} = {planned} steps): stage(s) {', '.join(skipped)} never run; "
-                          "set the stage lengths instead", stacklevel=3)
+                          "set the stage lengths instead")
     else:
-        warnings.warn(f"solve(steps={steps}) is longer than the optimizer chain {opt.name!r} "
+        warn(f"solve(steps={steps}) is longer than the optimizer chain {opt.name!r} "
                       f"({plan} = {planned} steps): its last stage ({names[-1]}) runs "
-                      f"{steps - planned} more steps", stacklevel=3)
+                      f"{steps - planned} more steps")
 
 
 def _checked_module(net: torch.nn.Module, problem: Problem) -> torch.nn.Module:

@@ -131,9 +131,11 @@ def test_resume_falls_back_to_previous_checkpoint_when_current_is_corrupt(tmp_pa
     with pytest.warns(UserWarning, match=r"previous checkpoint .*step 15.*truncated or corrupted"):
         state, path = load_latest(tmp_path)
     assert path.name == "checkpoint.prev.pt" and state["step"] == 15
-    with pytest.warns(UserWarning, match="resuming from the previous checkpoint"):
+    with pytest.warns(UserWarning, match="resuming from the previous checkpoint") as caught:
         res = solve(heat(), steps=25, out=tmp_path, resume=True, **SMALL)
     assert res.metrics["steps"] == 25
+    # attributed to the user's call (this file), not to a line of pinnlab's source
+    assert [w.filename for w in caught if "previous checkpoint" in str(w.message)] == [__file__]
     (tmp_path / "checkpoint.pt").write_bytes(bytes(range(256)))  # garbage, not a refused pickle
     with pytest.raises(CheckpointError, match="truncated or corrupted .not a torch.save archive"):
         load_checkpoint(tmp_path / "checkpoint.pt")
