@@ -191,9 +191,31 @@ class CompiledProblem:
             if sample.normals is None:
                 raise DeclarationError(f"{where}: uses a normal derivative dn(), but its region "
                                        f"{block.region!r} has no normals (use a boundary region)")
+            self._check_normals(block.region, where)
             block.uses_normals = True
         term = self._new_term(obj, index, block, where, fn=fn, reads=reads)
         block.add_needs(term.reads)
+
+    def _check_normals(self, region: Any, where: str) -> None:
+        """Refuse the boundary of another geometry whose normals point INTO the domain where it
+        lies on the domain's boundary (``hole.boundary`` for ``domain = square - hole``): dn()
+        there would be the inward derivative, the opposite of the domain's outward one."""
+        dom = self.problem.domain
+        if getattr(region, "geometry", dom) is dom:
+            return
+        s = region.sample(64, np.random.default_rng(0))
+        on = dom.on_boundary(s.points)
+        if not on.any():
+            return  # an interface inside the domain: its own normals are the only ones
+        p, n = s.points[on], s.normals[on]
+        eps = 1e-6 * dom.scale
+        inward = dom.contains(p + eps * n, tol=0) & ~dom.contains(p - eps * n, tol=0)
+        if inward.mean() > 0.5:
+            raise DeclarationError(
+                f"{where}: its region {region!r} lies on the boundary of the domain {dom!r}, but its "
+                f"normals are the outward normals of {region.geometry!r}, which point into the "
+                "domain there, so dn() would be the inward derivative; name that part of the "
+                "domain's boundary with domain.boundary_of(part) (its normals point out of the domain)")
 
     def _check_trainable(self, expr: sp.Expr, reads: tuple, where: str, hint: str) -> None:
         """A term that reads no field and no learnable parameter is a constant loss."""
@@ -276,8 +298,13 @@ class CompiledProblem:
             expr = expr.replace(lambda e: isinstance(e, NormalDerivative),
                                 lambda e: sum(n * sp.diff(e.args[0], c)
                                               for n, c in zip(self.normals, self.coordinates)))
+        expr = self._real_fields(expr)
+        self._check_locality(expr, where)
         for d in expr.atoms(sp.Derivative):
-            for var in d.variables:
+            for var, count in d.variable_count:
+                if not count.is_Integer:
+                    raise DeclarationError(f"{where}: {d} has the order {count}; a derivative's "
+                                           "order must be a whole number")
                 if var not in self.coordinates:
                     raise DeclarationError(f"{where}: derivative with respect to {var}, which is not "
                                            f"a coordinate {self.coordinates}")
@@ -319,6 +346,47 @@ class CompiledProblem:
                 message = message.replace(str(dummy), str(original))
             raise DeclarationError(message) from None
         return fn, reads, uses_normals
+
+    def _is_real_atom(self, e: sp.Basic) -> bool:
+        """A coordinate, a parameter, a field or a field's derivative: what SymPy's re() and
+        im() stop at when it does not know them to be real."""
+        if e in self.coordinates or e in self.parameters:
+            return True
+        while isinstance(e, sp.Derivative):
+            e = e.expr
+        return isinstance(e, AppliedUndef) and e.func in [g.func for g in self.fields]
+
+    def _real_fields(self, expr: sp.Expr) -> sp.Expr:
+        """``re(a) -> a``, ``im(a) -> 0``, ``conjugate(a) -> a`` for coordinates, parameters,
+        fields and their derivatives, which pinnlab's are all real.
+
+        SymPy's symbols and functions are complex unless declared real, so it differentiates
+        ``Abs(u)`` to ``(re(u) d re(u) + im(u) d im(u)) / Abs(u)`` and writes
+        ``real_root(x, 3)`` with a branch on ``Eq(im(x), 0)``.
+        """
+        if not expr.has(sp.re, sp.im, sp.conjugate):
+            return expr
+        return expr.replace(
+            lambda e: isinstance(e, (sp.re, sp.im, sp.conjugate)) and self._is_real_atom(e.args[0]),
+            lambda e: sp.S.Zero if isinstance(e, sp.im) else e.args[0])
+
+    def _check_locality(self, expr: sp.Expr, where: str) -> None:
+        """Refuse a field read away from the point: ``u(2x, y)``, ``u_x(0, y)`` (SymPy's Subs)."""
+        for s in expr.atoms(sp.Subs):
+            done = s.doit()
+            if not done.has(sp.Subs) and all(f.args == self.coordinates for f in done.atoms(AppliedUndef)
+                                             if f.func in [g.func for g in self.fields]):
+                continue
+            at = dict(zip(s.variables, s.point))
+            args = next((f.args for f in s.expr.atoms(AppliedUndef)), ())
+            # SymPy's bound dummies (_xi_1) shown as the coordinate in their place
+            named = {a: c for a, c in zip(args, self.coordinates) if a in at}
+            shown = s.expr.xreplace(named)
+            point = tuple(a.xreplace(at) for a in args)
+            raise DeclarationError(
+                f"{where}: {shown} is evaluated at ({', '.join(map(str, point))}), not at the "
+                f"coordinates {self.coordinates}; a residual reads the fields at the point itself "
+                "(impose values elsewhere, e.g. at x = 0, with a condition on a region)")
 
     def _derivative_dummy(self, d: sp.Derivative, where: str) -> sp.Dummy:
         f = d.expr

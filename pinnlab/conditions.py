@@ -34,13 +34,20 @@ def as_residual(expr: Any, where: str) -> sp.Expr:
     if isinstance(expr, str):
         raise DeclarationError(f"{where}: expressions must be SymPy objects, not strings ({expr!r})")
     if isinstance(expr, sp.Equality):
-        return expr.lhs - expr.rhs
-    try:
-        out = sp.sympify(expr, strict=True)
-    except (sp.SympifyError, TypeError) as exc:
-        raise DeclarationError(f"{where}: cannot use {expr!r} as an expression ({exc})") from None
+        out = expr.lhs - expr.rhs
+    else:
+        try:
+            out = sp.sympify(expr, strict=True)
+        except (sp.SympifyError, TypeError) as exc:
+            raise DeclarationError(f"{where}: cannot use {expr!r} as an expression ({exc})") from None
+    if isinstance(out, sp.MatrixBase):
+        raise DeclarationError(f"{where}: {out} is a matrix (a system); give one equation per "
+                               "component, e.g. [*(lhs - rhs)] in the list of equations")
     if isinstance(out, sp.logic.boolalg.Boolean) and not isinstance(out, sp.Expr):  # not Symbols
-        raise DeclarationError(f"{where}: expected an expression or Eq, got the condition {out}")
+        folded = (" (SymPy evaluates an Eq whose sides are identical, or differ by a nonzero "
+                  "number, to True or False: it imposes nothing on the fields)"
+                  if out in (sp.true, sp.false) else "")
+        raise DeclarationError(f"{where}: expected an expression or Eq, got the condition {out}{folded}")
     return out
 
 

@@ -124,7 +124,8 @@ class _Builder:
                 raise DeclarationError(f"{self.where}: non-real constant {e}")
             value = float(e)
             if not math.isfinite(value):
-                raise DeclarationError(f"{self.where}: non-finite constant {e}")
+                raise DeclarationError(f"{self.where}: the constant {sp.N(e, 6)} is outside the "
+                                       "float64 range")
             return lambda env, v=value: v
         if isinstance(e, sp.Add):
             parts = [self(a) for a in e.args]

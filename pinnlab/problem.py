@@ -37,12 +37,17 @@ class Equation:
 
 
 def _fields_in(exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
+    """The undefined functions of ``exprs`` in order of appearance, each as first applied to
+    plain symbols where it is (``u(x, y)`` rather than the ``u(_xi_1, y)`` inside SymPy's
+    ``Subs`` for ``u(2x, y)``, or ``u(0, y)``)."""
     seen: dict = {}
     for e in exprs:
         for f in sp.preorder_traversal(e):
             if isinstance(f, AppliedUndef) and not isinstance(f, sp.Derivative):
-                seen.setdefault(f.func, f)
-    return list(seen.values())
+                plain = all(isinstance(a, sp.Symbol) and not isinstance(a, sp.Dummy) for a in f.args)
+                if f.func not in seen or (plain and not seen[f.func][1]):
+                    seen[f.func] = (f, plain)
+    return [f for f, _ in seen.values()]
 
 
 def _by_column(reference: Any) -> bool:

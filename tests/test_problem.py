@@ -330,3 +330,84 @@ def test_more_declaration_mistakes():
         Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=square.boundary)
     with pytest.warns(UserWarning, match=r"learnable parameter\(s\) k appear in no equation or condition"):
         Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=square, parameters={k: 1.0}).compile()
+
+
+def test_derivatives_of_abs_treat_fields_as_real():
+    """sp.diff(Abs(u), x), the p-Laplacian d/dx(|u_x| u_x) and sp.real_root(x, 3): SymPy writes
+    them with re() and im() of the (complex by default) field or coordinate; pinnlab's are real,
+    so they compile to sign(u) u_x, 2 |u_x| u_xx and the real cube root (autograd on an exact
+    function; the jet engine agrees on a net)."""
+    from pinnlab.models import ModelContext
+    x, y = sp.symbols("x y")
+    u = sp.Function("u")(x, y)
+    f = sp.sin(x + 2 * y) + x * y
+    exact = [sp.sign(f) * f.diff(x), 2 * sp.Abs(f.diff(x)) * f.diff(x, 2)]
+    square = Rectangle((0, 0), (1, 1))
+    equations = [sp.diff(sp.Abs(u), x), sp.diff(sp.Abs(u.diff(x)) * u.diff(x), x),
+                 u - sp.real_root(x - 0.5, 3)]  # a real cube root: a branch on Eq(im(x), 0)
+    exact.append(f - sp.sign(x - 0.5) * sp.Abs(x - 0.5) ** sp.Rational(1, 3))
+    assert all(e.has(sp.im) for e in equations)  # the form SymPy gives
+    cp = Problem(equations, [Dirichlet(u, 0)], domain=square).compile()
+    batch = {"interior": Batch(torch.as_tensor(square.sample_interior(32, np.random.default_rng(1))))}
+    res = cp.residuals(Exact((x, y), [f]), AutogradEngine(), batch, {})
+    pts = batch["interior"].points.numpy()
+    for i, e in enumerate(exact):
+        want = sp.lambdify((x, y), e)(pts[:, 0], pts[:, 1])
+        assert np.allclose(res[f"pde{i}"].detach().numpy(), want, atol=1e-12)
+    torch.manual_seed(0)
+    net = MLP(width=6, depth=2).build(ModelContext(2, 1, np.zeros(2), np.ones(2))).double()
+    by_jet = cp.residuals(net, JetEngine(), batch, {})
+    by_autograd = cp.residuals(net, AutogradEngine(), batch, {})
+    for name in ("pde0", "pde1", "pde2"):
+        assert torch.allclose(by_jet[name], by_autograd[name], atol=1e-12)
+
+
+def test_fields_away_from_the_coordinates_are_refused_clearly():
+    """u(2x, y), u_x(0, y) and a derivative of symbolic order: a clear error in the user's terms
+    (not SymPy's internal dummy _xi_1 named as a coordinate, nor a raw TypeError)."""
+    x, y, k = sp.symbols("x y k")
+    u = sp.Function("u")(x, y)
+    square = Rectangle((0, 0), (1, 1))
+    for fields in (None, [u]):
+        with pytest.raises(DeclarationError, match=r"'pde0': .*u\(x, y\).* at \(2\*x, y\)") as info:
+            Problem([u.subs(x, 2 * x).diff(x) + u], [Dirichlet(u, 0)], domain=square, fields=fields).compile()
+        assert "xi" not in str(info.value)
+    with pytest.raises(DeclarationError, match=r"'pde0': .*at \(0, y\).*condition"):
+        Problem([u.diff(x).subs(x, 0) + u], [Dirichlet(u, 0)], domain=square).compile()
+    with pytest.raises(DeclarationError, match=r"'pde0': .*the order k; .*whole number"):
+        Problem([sp.Derivative(u, (x, k)) + u], [Dirichlet(u, 0)], domain=square,
+                parameters={k: 1.0}).compile()
+
+
+def test_normal_derivative_on_a_holes_own_boundary_is_refused():
+    """Neumann on hole.boundary (not domain.boundary_of(hole)) would use the hole's outward
+    normals, which point into the domain: refused with the fix named; boundary_of and an
+    interface circle inside the domain keep working."""
+    x, y = sp.symbols("x y")
+    u = sp.Function("u")(x, y)
+    square, hole = Rectangle((0, 0), (2, 2)), Disk((1, 1), 0.5)
+    domain = square - hole
+
+    def compile_on(region):
+        return Problem([u.diff(x, 2) + u.diff(y, 2)], [Neumann(u, 1, on=region), Dirichlet(u, 0)],
+                       domain=domain).compile()
+    for region in (hole.boundary, hole.boundary.where(lambda x, y: x < 1)):
+        with pytest.raises(DeclarationError, match=r"'neumann0'.*point into the domain.*boundary_of"):
+            compile_on(region)
+    cp = compile_on(domain.boundary_of(hole))
+    s = cp.blocks["neumann0"].region.sample(16, np.random.default_rng(0))
+    assert np.allclose(s.normals, -(s.points - 1) / 0.5)  # out of the domain: into the hole
+    compile_on(square.boundary)  # the same normals as the domain's there
+    compile_on(Disk((1, 1), 0.8).boundary)  # an interface inside the domain: its own normals
+
+
+def test_matrix_equations_and_overflowing_constants_are_named():
+    x, y = sp.symbols("x y")
+    u = sp.Function("u")(x, y)
+    square = Rectangle((0, 0), (1, 1))
+    with pytest.raises(DeclarationError, match=r"equation 0: .* is a matrix \(a system\); give one equation per"):
+        Problem([sp.Matrix([u.diff(x), u.diff(y)])], [Dirichlet(u, 0)], domain=square)
+    with pytest.raises(DeclarationError, match=r"the constant -1\.0+E\+400 is outside the float64 range"):
+        Problem([u - sp.Integer(10) ** 400], [Dirichlet(u, 0)], domain=square).compile()
+    with pytest.raises(DeclarationError, match=r"equation 0: .*the condition True \(SymPy evaluates an Eq"):
+        Problem([sp.Eq(u.diff(x), u.diff(x))], [Dirichlet(u, 0)], domain=square)
