@@ -57,7 +57,7 @@ def exact_derivatives(act: str):
         for k, alpha in itertools.product(range(2), multi_indices(2, 4)):
             d = sp.diff(exprs[k], *[(c, n) for c, n in zip(coords, alpha) if n])
             f = sp.lambdify(coords, d, modules=[{"erf": __import__("scipy.special").special.erf}, "numpy"])
-            values[(k, alpha)] = torch.as_tensor(np.broadcast_to(f(x[:, 0].numpy(), x[:, 1].numpy()), (7,)))
+            values[(k, alpha)] = torch.as_tensor(np.broadcast_to(f(x[:, 0].numpy(), x[:, 1].numpy()), (7,)).copy())
         _EXACT[act] = (net, x, values)
     return _EXACT[act]
 
