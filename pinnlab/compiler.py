@@ -17,7 +17,7 @@ import torch
 from sympy.core.function import AppliedUndef
 
 from .conditions import Condition, Data, NormalDerivative, Periodic
-from .errors import DeclarationError, GeometryError
+from .errors import DeclarationError, GeometryError, warn
 from .expr import broadcast, namesake, to_torch
 from .problem import Problem
 
@@ -118,10 +118,9 @@ class CompiledProblem:
                 self._add(cond, i, cond.on if cond.on is not None else "boundary")
         unused = [str(k) for k in self.parameters if k not in self._read_parameters]
         if unused:
-            import warnings
-            warnings.warn(f"problem {problem.name!r}: the learnable parameter(s) {', '.join(unused)} "
-                          "appear in no equation or condition, so training leaves them at their "
-                          "initial values", stacklevel=3)
+            warn(f"problem {problem.name!r}: the learnable parameter(s) {', '.join(unused)} "
+                 "appear in no equation or condition, so training leaves them at their "
+                 "initial values")
 
     # ----------------------------------------------------------------- blocks
     def _region(self, on: Any, where: str):
@@ -260,9 +259,8 @@ class CompiledProblem:
         pts, vals = cond.checked_arrays(self.dim, where)
         outside = ~self.problem.domain.contains(pts, tol=1e-6)
         if outside.any():
-            import warnings
-            warnings.warn(f"{where}: {int(outside.sum())} of {len(pts)} observation points lie outside "
-                          "the domain; they are used as given", stacklevel=3)
+            warn(f"{where}: {int(outside.sum())} of {len(pts)} observation points lie outside "
+                 "the domain; they are used as given")
         expr = cond.residual(where)
         fn, reads, normals = self._compile(expr, where)
         if normals:

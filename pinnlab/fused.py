@@ -191,8 +191,8 @@ class FusedStep:
         except Exception as exc:  # tracing failed before any update was applied
             self.enabled = False
             warn(f"solve(compile=True): this model cannot run as one compiled "
-                          f"training step ({type(exc).__name__}: {str(exc)[:200]}); "
-                          "compiling its residuals only")
+                 f"training step ({type(exc).__name__}: {str(exc)[:200]}); "
+                 "compiling its residuals only")
             return None
 
     def _run(self, strategy, batches: dict, step: int) -> LossEval:

@@ -160,7 +160,7 @@ def load_latest(run_dir: str | os.PathLike) -> tuple[dict, Path]:
             continue
         if errors:
             warn(f"resuming from the previous checkpoint {path} (step {state.get('step')}): "
-                          f"{'; '.join(errors)}")
+                 f"{'; '.join(errors)}")
         return state, path
     if errors:
         raise CheckpointError("no intact checkpoint in " + str(run_dir) + ": " + "; ".join(errors))

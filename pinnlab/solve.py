@@ -465,12 +465,12 @@ def _check_chain_length(opt: Any, planned: int, steps: int) -> None:
         skipped = names[opt.stage_index(max(steps - 1, 0)) + 1:]
         if skipped:  # a last stage cut short is an ordinary budget, not a surprise
             warn(f"solve(steps={steps}) is shorter than the optimizer chain {opt.name!r} "
-                          f"({plan} = {planned} steps): stage(s) {', '.join(skipped)} never run; "
-                          "set the stage lengths instead")
+                 f"({plan} = {planned} steps): stage(s) {', '.join(skipped)} never run; "
+                 "set the stage lengths instead")
     else:
         warn(f"solve(steps={steps}) is longer than the optimizer chain {opt.name!r} "
-                      f"({plan} = {planned} steps): its last stage ({names[-1]}) runs "
-                      f"{steps - planned} more steps")
+             f"({plan} = {planned} steps): its last stage ({names[-1]}) runs "
+             f"{steps - planned} more steps")
 
 
 def _checked_module(net: torch.nn.Module, problem: Problem) -> torch.nn.Module:
