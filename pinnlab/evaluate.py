@@ -6,13 +6,12 @@ The metric is PINNacle's relative L2 error (L2RE), pooled over fields:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .errors import DataError
+from .errors import DataError, warn
 from .problem import Problem, exact_reference
 
 
@@ -54,6 +53,7 @@ def reference_set(problem: Problem, n: int = 20000, seed: int = 12345) -> Refere
                 raise DataError(f"reference of {problem.name!r}: {bad} of {len(arr)} rows of its "
                                 f"{what} are NaN or infinite (first at row "
                                 f"{int(np.flatnonzero((~np.isfinite(arr)).any(axis=1))[0])}); drop them")
+        _outside_warned(problem, pts)
         return _zero_warned(problem, ReferenceSet(pts, vals))
     fn = exact_reference(problem, ref)
     rng = np.random.default_rng(seed)
@@ -70,12 +70,24 @@ def reference_set(problem: Problem, n: int = 20000, seed: int = 12345) -> Refere
     return _zero_warned(problem, ReferenceSet(pts, vals))
 
 
+def _outside_warned(problem: Problem, points: np.ndarray) -> None:
+    """Warn when reference points lie outside the domain: the L2RE then scores the model where
+    it was never trained, and often the file's columns are in another coordinate order."""
+    outside = ~np.asarray(problem.domain.contains(points, tol=1e-6), dtype=bool).reshape(-1)
+    if outside.any():
+        first = ", ".join(f"{v:.4g}" for v in points[int(np.flatnonzero(outside)[0])])
+        warn(f"reference of {problem.name!r}: {int(outside.sum())} of {len(points)} points lie "
+             f"outside the domain (first ({first}) in the coordinate order "
+             f"{', '.join(problem.coordinate_names)}); the L2RE includes them. Check that the "
+             "reference's columns follow the problem's coordinates")
+
+
 def _zero_warned(problem: Problem, ref: ReferenceSet) -> ReferenceSet:
     """A reference that is zero everywhere has no relative error: l2re is then absolute."""
     finite = ref.values[np.isfinite(ref.values)]
     if finite.size and not np.any(finite):
-        warnings.warn(f"reference of {problem.name!r} is zero everywhere: 'l2re' is then the absolute "
-                      "RMS error of the prediction", UserWarning, stacklevel=3)
+        warn(f"reference of {problem.name!r} is zero everywhere: 'l2re' is then the absolute "
+             "RMS error of the prediction")
     return ref
 
 
@@ -83,7 +95,7 @@ def predict(model: torch.nn.Module, points: np.ndarray, device, dtype, chunk: in
     """Model outputs at ``points`` as a float64 array ``(n, n_fields)``."""
     outs = []
     with torch.no_grad():
-        for i in range(0, len(points), chunk):
+        for i in range(0, max(len(points), 1), chunk):  # an empty batch still gives (0, n_fields)
             x = torch.as_tensor(points[i:i + chunk], dtype=dtype, device=device)
             y = model(x)
             outs.append((y if y.ndim == 2 else y[:, None]).double().cpu().numpy())

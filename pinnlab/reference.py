@@ -90,8 +90,15 @@ class ReferenceData:
     path: Path | None = None
 
     def __post_init__(self) -> None:
+        for name in ("points", "values"):  # lists and integer arrays are fine; (n,) is one column
+            try:
+                arr = np.asarray(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"ReferenceData: {name} must be a numeric array ({exc})") from None
+            object.__setattr__(self, name, arr[:, None] if arr.ndim == 1 else arr)
         if self.points.ndim != 2 or self.values.ndim != 2:
-            raise DataError("ReferenceData needs 2-D points and values")
+            raise DataError(f"ReferenceData needs 2-D points and values, got shapes "
+                            f"{self.points.shape} and {self.values.shape}")
         if self.points.shape[0] != self.values.shape[0]:
             raise DataError(
                 f"ReferenceData: {self.points.shape[0]} points but "
@@ -134,6 +141,8 @@ def _is_float(text: str) -> bool:
 def _read_table(path: str | os.PathLike[str]) -> tuple[Path, NDArray[np.float64]]:
     """Read a whitespace table (``%`` comments) as a 2-D float array, or raise DataError."""
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"reference file {p} is a directory, not a file")
     if not p.is_file():
         raise DataError(f"reference file not found: {p}")
     try:
@@ -205,9 +214,8 @@ def load_pinnacle(
     times=np.linspace(0, 1, 11))``; ``load_pinnacle(pinnacle_file("lid_driven_a4.dat"),
     n_coords=2, n_fields=3)``.
     """
-    if int(n_coords) < 1:
-        raise ConfigError(f"n_coords must be >= 1, got {n_coords}")
-    n_coords = int(n_coords)
+    n_coords = _count(n_coords, "n_coords")
+    n_fields = None if n_fields is None else _count(n_fields, "n_fields")
     p, table = _read_table(path)
     found = table.shape[1]
     if layout == "columns":
@@ -244,14 +252,22 @@ def load_pinnacle(
     return ReferenceData(np.ascontiguousarray(points), np.ascontiguousarray(values), p)
 
 
+def _count(value: Any, name: str) -> int:
+    """A positive whole number of columns, or a ConfigError naming the argument."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 def load_points(path: str | os.PathLike[str], n_coords: int | None = None) -> NDArray[np.float64]:
     """Load a point-only file (e.g. ``heatinv_points.dat``) as an ``(n, d)`` array.
 
     If ``n_coords`` is given the column count must equal it. Rows with NaN/Inf are dropped
     with a warning, as in :func:`load_pinnacle`.
     """
+    n_coords = None if n_coords is None else _count(n_coords, "n_coords")
     p, table = _read_table(path)
-    if n_coords is not None and table.shape[1] != int(n_coords):
+    if n_coords is not None and table.shape[1] != n_coords:
         raise DataError(f"{p}: expected {int(n_coords)} columns, found {table.shape[1]}")
     points, _ = _drop_nonfinite(p, table, np.zeros((table.shape[0], 0)))
     return np.ascontiguousarray(points)

@@ -424,3 +424,29 @@ def test_allen_cahn_interp() -> None:
         allen_cahn_exact_interp([[0.0, 1.5]], nt=21, **AC_CHEAP)
     with pytest.raises(DataError, match="shape"):
         allen_cahn_exact_interp(np.zeros((3, 3)), nt=21, **AC_CHEAP)
+
+
+def test_reference_data_takes_lists_and_column_vectors() -> None:
+    ref = ReferenceData([[0.0, 0.5], [1.0, 0.5]], [1, 2])          # lists, integer values
+    assert ref.points.dtype == np.float64 and ref.points.shape == (2, 2)
+    assert ref.values.shape == (2, 1) and ref.values[:, 0].tolist() == [1.0, 2.0]
+    with pytest.raises(DataError, match="points must be a numeric array"):
+        ReferenceData("abc", [1.0])
+    with pytest.raises(DataError, match=r"2-D points and values, got shapes \(2, 2, 1\)"):
+        ReferenceData(np.zeros((2, 2, 1)), np.zeros((2, 1)))
+
+
+def test_load_pinnacle_refuses_bad_counts_and_directories(tmp_path) -> None:
+    path = tmp_path / "u.dat"
+    path.write_text("0 0 1\n0.5 0 2\n")
+    for kwargs, name in ((dict(n_coords=2.5), "n_coords"), (dict(n_coords="2"), "n_coords"),
+                         (dict(n_coords=True), "n_coords"), (dict(n_coords=1, n_fields=0), "n_fields"),
+                         (dict(n_coords=1, n_fields=-1), "n_fields")):
+        with pytest.raises(ConfigError, match=f"{name} must be a whole number >= 1"):
+            load_pinnacle(path, **kwargs)
+    with pytest.raises(ConfigError, match="n_coords must be a whole number"):
+        load_points(path, n_coords=1.5)
+    assert load_pinnacle(path, n_coords=np.int64(2)).values.shape == (2, 1)
+    (tmp_path / "folder.dat").mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        load_pinnacle(tmp_path / "folder.dat", n_coords=1)

@@ -78,16 +78,30 @@ def curves_figure(runs: list[RunRecord]) -> Built:
     return [("compare_curves", "Loss and L2RE", fig)]
 
 
+def run_status(run: RunRecord) -> str:
+    """``finished``, or why the run's metrics.json does not describe its latest state."""
+    last = max((r["step"] for r in run.history if isinstance(r.get("step"), int)), default=None)
+    done = run.metrics.get("steps")
+    if not run.metrics:
+        return "incomplete (no metrics.json)" + (f"; logged up to step {last}" if last else "")
+    if last is not None and isinstance(done, int) and last > done:
+        return f"metrics of step {done}; logged up to step {last} (resumed, not finished)"
+    return "finished"
+
+
 def _metrics_table(runs: list[RunRecord], out_dir: Path) -> str:
     fields = sorted({f for run in runs for f in (run.metrics.get("l2re_fields") or {})})
-    header = ["run", "L2RE"] + [f"L2RE {f}" for f in fields] + [
+    params = list(dict.fromkeys(k for run in runs for k in (run.metrics.get("parameters") or {})))
+    header = ["run", "status", "L2RE"] + [f"L2RE {f}" for f in fields] + [
+        f"parameter {k}" for k in params] + [
         "final loss", "steps", "wall time [s]", "steps / s", "device", "report"]
     rows = []
     for run in runs:
         m = run.metrics
-        per = m.get("l2re_fields") or {}
+        per, learned = m.get("l2re_fields") or {}, m.get("parameters") or {}
         report = run.path / "report.html"
-        rows.append([run.label, m.get("l2re")] + [per.get(f) for f in fields] + [
+        rows.append([run.label, run_status(run), m.get("l2re")] + [per.get(f) for f in fields] + [
+            learned.get(k) for k in params] + [
             m.get("final_loss"), m.get("steps"), m.get("wall_seconds"), m.get("steps_per_second"),
             m.get("device"), H.link(_href(report, out_dir), "report") if report.exists() else "–"])
     return H.table(header, rows)

@@ -145,6 +145,8 @@ def field_figures(result: Any, layout: Layout, reference: GridReference | None) 
         title = f"{name}" + (f"   (L2RE {l2[name]:.3g})" if isinstance(l2.get(name), float) else "")
         if reference is not None and reference.note and r is not None:
             title += f"\n{reference.note}"
+            if any(np.any(np.isnan(b) & np.isfinite(a)) for a, b in zip(p, r)):
+                title += "; it does not reach every point of the domain (left blank)"
         fig.suptitle(title, fontsize=12)
         out.append((f"field_{name}", f"Field {name}", fig))
     return out

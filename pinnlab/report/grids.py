@@ -94,10 +94,13 @@ def make_layout(problem: Problem, n: int = 160) -> Layout:
     stack = t if t is not None else dim - 1
     plane = tuple(a for a in range(dim) if a != stack)[:2]
     fractions = (0.0, 0.5, 1.0) if t is not None else (0.25, 0.5, 0.75)
+    # axes neither drawn nor stacked sit at mid-range: say so in every label
+    held = "".join(f", {names[a]} = {(lo[a] + hi[a]) / 2:.3g}" for a in range(dim)
+                   if a not in plane and a != stack)
     cuts = []
     for f in fractions:
         v = float(lo[stack] + f * (hi[stack] - lo[stack]))
-        cuts.append(make_cut(dom, lo, hi, plane, n, {stack: v}, f"{names[stack]} = {v:.3g}"))
+        cuts.append(make_cut(dom, lo, hi, plane, n, {stack: v}, f"{names[stack]} = {v:.3g}{held}"))
     return Layout("slices", cuts)
 
 

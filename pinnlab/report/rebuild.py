@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .. import config as cfg
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, PinnlabError
 from ..runs import load_latest, read_history
 from .run import write_run_report
 
@@ -64,8 +64,48 @@ def load_run(run_dir: str | Path, problem: Any) -> Any:
     for key, value in (state.get("params") or {}).items():
         params[key.split(".", 1)[-1]] = float(value)
     history = read_history(run_dir) or list(state.get("history", []))
+    metrics = checkpoint_metrics(metrics, state, config, history, problem, model, params, dtype)
     return Result(model, problem, problem.compile(), history, metrics, params, config, run_dir,
                   torch.device("cpu"), dtype)
+
+
+def _stop_status(step: int, planned: Any, history: list) -> str:
+    """Why a run's checkpoint is short of its planned steps, as far as the history tells."""
+    last = history[-1] if history else {}
+    of = f" of {planned}" if planned is not None else ""
+    if "non-finite" in str(last.get("event", "")):
+        return (f"stopped at step {step}{of} after repeated non-finite losses (diverged); "
+                "the figures show the last good state")
+    return f"incomplete: checkpoint at step {step}{of} (interrupted, or still running)"
+
+
+def checkpoint_metrics(metrics: dict, state: dict, config: dict, history: list, problem: Any,
+                       model: Any, params: dict, dtype: Any) -> dict:
+    """``metrics.json`` when it belongs to the checkpoint; otherwise (a run interrupted or
+    stopped before writing it, or resumed and stopped again, whose metrics.json is an older
+    segment's) metrics of the checkpoint itself: its step, a status line, its L2RE and
+    parameter errors."""
+    from ..evaluate import reference_set, score
+
+    step = int(state.get("step", 0))
+    if metrics and metrics.get("steps") == step:
+        return metrics
+    losses = [r["loss"] for r in history  # rows logged after the checkpoint are not its state
+              if "loss" in r and "event" not in r and r.get("step", 0) <= step]
+    out = {"status": _stop_status(step, config.get("steps"), history), "steps": step,
+           "wall_seconds": state.get("elapsed"), "final_loss": losses[-1] if losses else None,
+           "device": "cpu", "dtype": config.get("dtype"), "engine": config.get("engine"),
+           "parameters": dict(params)}
+    try:
+        ref = reference_set(problem)
+        if ref is not None:
+            out.update(score(model, ref, problem.field_names, torch.device("cpu"), dtype))
+    except PinnlabError:
+        pass  # the report's reference figures say what is wrong with it
+    if problem.parameter_reference:
+        out["parameter_errors"] = {str(s): abs(params[str(s)] - v) / max(abs(v), 1e-300)
+                                   for s, v in problem.parameter_reference.items() if str(s) in params}
+    return out
 
 
 def rebuild_report(run_dir: str | Path, problem: Any, pdf: bool = False,

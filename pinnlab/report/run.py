@@ -6,9 +6,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sympy as sp
 from matplotlib.figure import Figure
 
+from ..conditions import Data
 from ..runs import atomic_write_bytes
 from . import html as H
 from .common import Built, Gallery, attempt, flatten, fmt, new_figure
@@ -33,8 +35,21 @@ def statements(problem: Any) -> list[tuple[str, Any]]:
     for i, cond in enumerate(problem.conditions):
         expr = getattr(cond, "expr", None)
         name = cond.default_name(i) if hasattr(cond, "default_name") else f"condition{i}"
+        if isinstance(cond, Data):
+            name, expr = _observation(cond, name)
         out.append((name, expr if expr is not None else sp.Symbol(type(cond).__name__)))
     return out
+
+
+def _observation(cond: Data, name: str) -> tuple[str, Any]:
+    """A Data term as ``expr = observed`` (its residual alone would read ``expr = 0``),
+    labelled with the number of observations."""
+    try:
+        count = f" ({len(np.asarray(cond.values, dtype=np.float64).reshape(-1))} points)"
+    except (TypeError, ValueError):
+        count = ""
+    expr = cond.expr.lhs - cond.expr.rhs if isinstance(cond.expr, sp.Equality) else cond.expr
+    return f"{name}{count}", sp.Eq(expr, sp.Symbol("observed"))
 
 
 def _as_equation(expr: Any) -> Any:
@@ -78,6 +93,8 @@ def summary_rows(result: Any) -> list[tuple[str, Any]]:
             ("steps / s", m.get("steps_per_second")), ("final loss", m.get("final_loss")),
             ("device", m.get("device", str(result.device))), ("dtype", m.get("dtype")),
             ("engine", m.get("engine"))]
+    if m.get("status"):  # a rebuilt report of a run that stopped early
+        rows.insert(0, ("status", m["status"]))
     if m.get("optimizer_stop_reason"):
         rows.append(("optimizer stop", m["optimizer_stop_reason"]))
     return rows
@@ -106,6 +123,9 @@ def _problem_section(result: Any) -> str:
     info = [("fields", ", ".join(problem.field_names)),
             ("coordinates", ", ".join(problem.coordinate_names)),
             ("domain", repr(problem.domain)[:300])]
+    if problem.parameters:
+        info.append(("learnable parameters (initial value)",
+                     ", ".join(f"{k} ({fmt(v)})" for k, v in problem.parameters.items())))
     if problem.constants:
         info.append(("constants", ", ".join(f"{k} = {fmt(v)}" for k, v in problem.constants.items())))
     return ("<h2>Problem</h2>" + H.table(None, info) + f'<ul class="eq">{"".join(items)}</ul>')
@@ -127,10 +147,12 @@ def _accuracy_section(result: Any) -> str:
 
 def render_page(result: Any, gallery: Gallery, notes: dict[str, str]) -> str:
     """The HTML report of a run."""
-    cards = [(k, v) for k, v in summary_rows(result) if v is not None][:6]
+    cards = [(k, v) for k, v in summary_rows(result) if v is not None and k != "status"][:6]
     eqs = [f for f in gallery.figures if f.stem == "equations"]
     rest = [f for f in gallery.figures if f.stem != "equations"]
-    body = H.cards(cards) + _problem_section(result) + "".join(H.figure(f) for f in eqs)
+    status = (result.metrics or {}).get("status")
+    body = f'<div class="failures"><p>{H.esc(status)}</p></div>' if status else ""
+    body += H.cards(cards) + _problem_section(result) + "".join(H.figure(f) for f in eqs)
     body += _accuracy_section(result)
     body += "<h2>Figures</h2>" + "".join(H.figure(f, notes.get(f.stem, "")) for f in rest)
     events = [r for r in result.history if "event" in r]

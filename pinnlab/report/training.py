@@ -13,6 +13,13 @@ from .common import Built, log_y, new_figure, positive, step_bounds
 
 _POP_FILE = re.compile(r"step_(\d+)\.npz$")
 
+#: Series with at most this many points get markers (a single point draws no line).
+FEW_POINTS = 20
+
+
+def _marker(n: int) -> str:
+    return "o" if n <= FEW_POINTS else ""
+
 
 def _mark_steps(ax: Axes, history: list[dict], config: dict | None) -> None:
     """Dotted red lines at events, dashed grey lines at optimizer stage boundaries."""
@@ -42,9 +49,10 @@ def loss_figures(history: list[dict], config: dict | None) -> Built:
     for key in terms:
         steps = [r["step"] for r in rows if key in r]
         drawn.append(positive(r[key] for r in rows if key in r))
-        ax.plot(steps, drawn[-1], lw=1.2, label=key[5:])
+        ax.plot(steps, drawn[-1], lw=1.2, marker=_marker(len(steps)), ms=3, label=key[5:])
     drawn.append(positive(r["loss"] for r in rows))
-    ax.plot([r["step"] for r in rows], drawn[-1], color="black", lw=2.0, label="total")
+    ax.plot([r["step"] for r in rows], drawn[-1], color="black", lw=2.0, marker=_marker(len(rows)),
+            ms=4, label="total")
     log_y(ax, drawn)
     _mark_steps(ax, history, config)
     ax.set_xlabel("step")
@@ -75,7 +83,8 @@ def parameter_figures(history: list[dict], parameters: dict | None, truth: dict 
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
         pts = [(r["step"], r[name]) for r in history if name in r and "step" in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], color="tab:green", lw=1.6, label="learned")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color="tab:green", lw=1.6,
+                marker=_marker(len(pts)), ms=4, label="learned")
         if name in known:
             ax.axhline(known[name], color="black", ls="--", lw=1.0, label="true")
         ax.set_xlabel("step")
