@@ -15,6 +15,27 @@ from pinnlab.errors import ConfigError
 from .strategies import BFGS, LBFGS, Adam
 
 
+def _stage_list(stages: Any) -> list:
+    """``stages`` as a list; a string (from ``--set optimizer.stages=adam,lbfgs``) names the stages,
+    separated by commas, optionally in brackets."""
+    if stages is None:
+        return []
+    if isinstance(stages, str):
+        text = stages.strip()
+        if len(text) >= 2 and (text[0], text[-1]) in (("[", "]"), ("(", ")")):
+            text = text[1:-1]
+        if any(c in text for c in "{}:"):
+            raise ConfigError(f"optimizer chain: stages={stages!r}: on the command line give the stage "
+                              "names separated by commas and their lengths as steps (--set "
+                              "optimizer.stages=adam,bfgs --set optimizer.steps=5000,1000); stage "
+                              "settings need a settings dict in the script")
+        return [name.strip().strip("'\"") for name in text.split(",") if name.strip()]
+    if isinstance(stages, dict) or not isinstance(stages, (list, tuple)):
+        raise ConfigError(f"optimizer chain: stages must be a list of stage names, settings dicts or "
+                          f"strategies, got {stages!r}")
+    return list(stages)
+
+
 @dataclass
 class Chain:
     """Stages run one after the other.
@@ -44,7 +65,7 @@ class Chain:
         from pinnlab import config as cfg
         built, steps = [], list(self.steps or [])
         inner = []
-        for spec in self.stages or []:
+        for spec in _stage_list(self.stages):
             if isinstance(spec, dict):
                 spec = dict(spec)
                 if "steps" in spec:

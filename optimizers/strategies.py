@@ -59,6 +59,14 @@ class Strategy:
             raise ConfigError(f"optimizer {self.name}: lr must be a positive number, got {self.lr!r}")
         if self.decay_steps < 1:
             raise ConfigError(f"optimizer {self.name}: decay_steps must be >= 1")
+        if not (self.decay_rate > 0 and math.isfinite(self.decay_rate)):
+            raise ConfigError(f"optimizer {self.name}: decay_rate must be a positive number, got "
+                              f"{self.decay_rate!r} (a rate <= 0 makes the learning rate zero or negative)")
+        if not (0 <= self.min_lr <= self.lr):
+            raise ConfigError(f"optimizer {self.name}: min_lr must lie in [0, lr={self.lr}], got {self.min_lr!r} "
+                              "(the cosine schedule goes from lr down to min_lr)")
+        if self.warmup < 0:
+            raise ConfigError(f"optimizer {self.name}: warmup must be a number of steps >= 0, got {self.warmup!r}")
 
     def lr_at(self, step: int) -> float:
         s = max(step - self.start_step, 0)
@@ -163,6 +171,9 @@ def _check_betas(strategy) -> None:
                           f"got {betas!r}")
     if not (isinstance(strategy.eps, (int, float)) and strategy.eps >= 0):
         raise ConfigError(f"optimizer {strategy.name}: eps must be a number >= 0, got {strategy.eps!r}")
+    wd = strategy.weight_decay
+    if not (isinstance(wd, (int, float)) and math.isfinite(wd) and wd >= 0):
+        raise ConfigError(f"optimizer {strategy.name}: weight_decay must be a number >= 0, got {wd!r}")
 
 
 # ----------------------------------------------------------------------------- MultiAdam
@@ -354,6 +365,16 @@ class LBFGS(Strategy):
         super().check()
         if self.iters_per_step < 1:
             raise ConfigError(f"optimizer {self.name}: iters_per_step must be >= 1")
+        for key in ("history_size", "max_eval"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"optimizer {self.name}: {key} must be >= 1, got {getattr(self, key)!r}")
+        for key in ("tolerance_grad", "tolerance_change"):
+            v = getattr(self, key)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"optimizer {self.name}: {key} must be a number >= 0, got {v!r}")
+        if self.dtype not in (None, "float32", "float64", "double"):
+            raise ConfigError(f"optimizer {self.name}: dtype must be float32 or float64 (or None: the run's "
+                              f"dtype), got {self.dtype!r}")
 
     def setup(self, params: list) -> None:
         self.check()
@@ -459,8 +480,6 @@ class BFGS(LBFGS):
         from .bfgs import UPDATES
         if self.update not in UPDATES:
             raise ConfigError(f"optimizer bfgs: update must be one of {UPDATES}, got {self.update!r}")
-        if self.dtype not in (None, "float32", "float64", "double"):
-            raise ConfigError(f"optimizer bfgs: dtype must be float32 or float64, got {self.dtype!r}")
 
     def setup(self, params: list) -> None:
         super().setup(params)

@@ -86,10 +86,17 @@ class Sampler:
         if self.method not in ("uniform", "sobol", "halton", "lhs"):
             raise ConfigError(f"sampler {self.name}: method must be uniform, sobol, halton or lhs, "
                               f"got {self.method!r}")
+        if not isinstance(self.counts, dict):
+            raise ConfigError(f"sampler {self.name}: counts must map block names to point counts, "
+                              f"got {self.counts!r}")
         unknown = set(self.counts) - set(problem.blocks)
         if unknown:
             raise ConfigError(f"sampler {self.name}: counts names unknown blocks {sorted(unknown)}; "
                               f"blocks are {sorted(problem.blocks)}")
+        for name, v in self.counts.items():
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"sampler {self.name}: counts[{name!r}] must be a positive integer "
+                                  f"(points of block {name!r}), got {v!r}")
         self.problem, self.rng, self.device, self.dtype = problem, rng, device, dtype
         self.current: dict[str, Batch] = {}
         for name in problem.blocks:

@@ -54,6 +54,13 @@ class CausalWeights(FixedWeights):
             raise ConfigError(f"weighting causal: eps_schedule must be non-empty numbers >= 0, got "
                               f"{self.eps_schedule!r}")
         self.eps_schedule = tuple(eps)
+        if not (isinstance(self.tol, (int, float)) and 0 <= self.tol < 1):
+            raise ConfigError(f"weighting causal: tol must be a number in [0, 1), got {self.tol!r} (the "
+                              "smallest causal weight never exceeds 1, so eps would never be annealed)")
+        if isinstance(self.max_steps_per_eps, bool) or not isinstance(self.max_steps_per_eps, int) \
+                or self.max_steps_per_eps < 0:
+            raise ConfigError(f"weighting causal: max_steps_per_eps must be an integer >= 0 (0: no cap), "
+                              f"got {self.max_steps_per_eps!r}")
         super().setup(problem)
         self.index, self.min_weight, self.last_step, self.since = 0, 0.0, -1, 0
         self.chunk_weights = [1.0] * self.n_chunks

@@ -359,3 +359,29 @@ def test_moe_warns_when_experts_own_no_condition_point():
         warnings.simplefilter("error")
         _build_model(HCMoE(**small, experts=(2, 1)), heat)          # time kept whole
         _build_model(HCMoE(**small, interface_points=16), heat)     # coupled
+
+
+def test_moe_evaluations_do_not_move_the_warm_start():
+    """Only training (grad-enabled) solves update the Levenberg-Marquardt warm start, so evaluating
+    or predicting between steps (eval_every, callbacks, the score before the final checkpoint)
+    leaves the training, and a run resumed from that checkpoint, as it would have been."""
+    torch.manual_seed(0)
+    net = _build_model(HCMoE(basis=5, width=6, depth=1, experts=(2,), points=16, boundary_points=4),
+                       _poisson_cubic())
+    net.coefficients()
+    warm = net.omega_warm.clone()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1)
+        net(torch.rand(5, 2))
+    assert torch.equal(net.omega_warm, warm)
+    spec = {"name": "hc_moe", "basis": 6, "width": 6, "depth": 1, "experts": (2,), "overlap": 0.25,
+            "points": 16, "boundary_points": 4}
+    kw = dict(model=spec, sampler=dict(name="uniform", n_interior=32, n_boundary=8), steps=8, log_every=1,
+              optimizer={"name": "adam", "lr": 1e-2}, progress=False, report=False, device="cpu")
+    cubic = _poisson_cubic()
+    problem = Problem(cubic.equations, cubic.conditions, domain=cubic.domain,
+                      reference=lambda p: np.sin(np.pi * p[:, 0]) * np.sin(np.pi * p[:, 1]))
+    plain = [r["loss"] for r in solve(problem, **kw).history if "loss" in r]
+    scored = solve(problem, eval_every=2, **kw).history
+    assert "l2re" in scored[-1] and plain == [r["loss"] for r in scored if "loss" in r]

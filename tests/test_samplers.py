@@ -272,3 +272,19 @@ def test_resume_continues_identically(tmp_path):
     for pa, pb in zip(full.model.parameters(), resumed.model.parameters()):
         assert torch.equal(pa, pb)
     assert full.history[-1]["causal_beta"] == resumed.history[-1]["causal_beta"]
+
+
+@pytest.mark.parametrize("count", [0, -5, "many", 2.5])
+def test_counts_must_be_positive_integers(count):
+    """A bad per-block count is refused naming the block, not by torch or the geometry."""
+    smp = cfg.build("sampler", {"name": "uniform", "counts": {"interior": count}})
+    with pytest.raises(ConfigError, match=r"counts\['interior'\] must be a positive integer"):
+        smp.setup(poisson_csg().compile(), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("setting", [{"tol": 1.0}, {"tol": 2}, {"tol": -0.1}, {"max_steps_per_eps": -1}])
+def test_causal_weighting_refuses_settings_that_never_anneal(setting):
+    """min_i w_i <= w_0 = 1, so tol >= 1 would keep the first eps for ever; a negative cap is a typo."""
+    wgt = cfg.build("weighting", {"name": "causal", **setting})
+    with pytest.raises(ConfigError, match=f"weighting causal: {next(iter(setting))}"):
+        wgt.setup(convection().compile())

@@ -265,3 +265,37 @@ def test_lbfgs_iters_per_step() -> None:
         torch.testing.assert_close(p1, p3, rtol=1e-3, atol=1e-4)
     with pytest.raises(ConfigError):
         _solve({"name": "lbfgs", "iters_per_step": 0}, 1)
+
+
+@pytest.mark.parametrize("spec,culprit", [
+    ({"name": "adam", "weight_decay": -1.0}, "weight_decay"),
+    ({"name": "multiadam", "weight_decay": -1.0}, "weight_decay"),
+    ({"name": "adam", "schedule": "step", "decay_rate": -1.0, "decay_steps": 1}, "decay_rate"),
+    ({"name": "adam", "schedule": "exponential", "decay_rate": 0.0}, "decay_rate"),
+    ({"name": "adam", "schedule": "cosine", "min_lr": 1.0}, "min_lr"),
+    ({"name": "adam", "schedule": "cosine", "min_lr": -1e-3}, "min_lr"),
+    ({"name": "adam", "warmup": -3}, "warmup"),
+    ({"name": "lbfgs", "max_eval": 0}, "max_eval"),
+    ({"name": "lbfgs", "history_size": 0}, "history_size"),
+    ({"name": "lbfgs", "tolerance_grad": -1.0}, "tolerance_grad"),
+    ({"name": "lbfgs", "dtype": "float16"}, "dtype"),
+])
+def test_bad_optimizer_settings_are_refused_by_name(spec, culprit) -> None:
+    """Settings that would make the learning rate negative or grow, or that only fail deep in torch or
+    in the underlying optimizer, are refused at setup naming the strategy's own setting."""
+    opt = cfg.build("optimizer", spec)
+    with pytest.raises(ConfigError, match=f"optimizer {spec['name']}: {culprit}"):
+        opt.setup([torch.nn.Parameter(torch.zeros(3))])
+
+
+def test_chain_stages_from_the_command_line() -> None:
+    """--set gives strings: stage names separated by commas are stages; anything else is refused
+    with a message, not iterated character by character ("unknown optimizer '['")."""
+    settings = cfg.apply_overrides({}, ["optimizer=chain", "optimizer.stages=[adam, bfgs]", "optimizer.steps=4,2"])
+    chain = cfg.build("optimizer", settings["optimizer"])
+    assert [s.name for s in chain.stages] == ["adam", "bfgs"] and chain.steps == [4, 2]
+    bad = cfg.apply_overrides({}, ["optimizer=chain", 'optimizer.stages=[{"name": "adam", "steps": 3}]'])
+    with pytest.raises(ConfigError, match="stage names separated by commas"):
+        cfg.build("optimizer", bad["optimizer"])
+    with pytest.raises(ConfigError, match="stages must be a list"):
+        cfg.build("optimizer", {"name": "chain", "stages": {"name": "adam"}, "steps": [3]})

@@ -296,8 +296,12 @@ class HCMoENet(ExpertInterfaces, nn.Module):
             out.append(LMSolve.apply(sub, warm[sl].to(dev), *[t[sl].to(dev) for t in inputs]).to(home))
             reports.append(sub.lm_report)
         omega = torch.cat(out)
-        with torch.no_grad():
-            self.omega_warm.copy_(omega.detach())
+        if torch.is_grad_enabled():
+            # only training evaluations move the warm start: an evaluation or prediction between
+            # steps (eval_every, callbacks, the final score before the checkpoint) must not change
+            # the training that follows, nor make a resumed run differ from an uninterrupted one
+            with torch.no_grad():
+                self.omega_warm.copy_(omega.detach())
         self.lm_report = LMReport(max(r.iterations for r in reports), all(r.converged for r in reports),
                                   max(r.objective for r in reports), max(r.gradient for r in reports))
         return omega
