@@ -170,15 +170,19 @@ class Data:
         return as_residual(self.expr, where)
 
     def checked_arrays(self, dim: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        arrays = []
         for label, given in (("points", self.points), ("values", self.values)):
-            if np.iscomplexobj(given):
+            if hasattr(given, "detach") and hasattr(given, "cpu"):  # a torch tensor (grad, GPU)
+                given = given.detach().cpu().numpy()
+            try:
+                complex_ = np.iscomplexobj(given)
+                arrays.append(None if complex_ else np.asarray(given, dtype=np.float64))
+            except (TypeError, ValueError) as exc:  # ragged lists, strings, objects
+                raise DataError(f"{where}: {label} must be a numeric array ({exc})") from None
+            if complex_:
                 raise DataError(f"{where}: {label} are complex numbers; observations must be real "
                                 "(split a complex field into its real and imaginary parts)")
-        try:
-            pts = np.asarray(self.points, dtype=np.float64)
-            vals = np.asarray(self.values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{where}: points and values must be numeric arrays ({exc})") from None
+        pts, vals = arrays
         if pts.ndim == 1 and dim == 1:
             pts = pts[:, None]
         if pts.ndim != 2 or pts.shape[1] != dim:

@@ -186,8 +186,13 @@ def parse_literal(text: str) -> Any:
 
 
 def apply_overrides(settings: dict, overrides: list[str]) -> dict:
-    """Apply ``key=value`` strings to a settings dict (returns a new dict)."""
+    """Apply ``key=value`` strings to a settings dict (returns a new dict).
+
+    A strategy's name (``weighting=causal``) applies before its settings (``weighting.tol=0.5``)
+    whatever their order on the command line, so the settings are checked against, and kept
+    for, the strategy named."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in settings.items()}
+    overrides = sorted(overrides, key=lambda item: item.split("=", 1)[0].strip() not in KINDS)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")

@@ -247,6 +247,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if run_dir is not None:
         write_json(run_dir / "config.json", config)
         _rewrite_history(run_dir, history)
+        if start < steps:  # an older segment's metrics no longer describe the run (rewritten at the end)
+            (run_dir / "metrics.json").unlink(missing_ok=True)
 
     residual_fn = None
     if compile_mode:

@@ -324,6 +324,11 @@ def test_more_declaration_mistakes():
     pts = np.random.default_rng(0).random((5, 2))
     with pytest.raises(DataError, match="'data1': values are complex numbers"):
         Problem([u.diff(x, 2)], [Dirichlet(u, 0), Data(u, pts, np.zeros(5) + 1j)], domain=square).compile()
+    with pytest.raises(DataError, match="'data1': points must be a numeric array"):  # ragged
+        Problem([u.diff(x, 2)], [Dirichlet(u, 0), Data(u, [[0, 0], [0]], [1, 2])], domain=square).compile()
+    # a tensor that requires grad (e.g. another model's output) is taken as data
+    torch_pts = torch.as_tensor(pts).requires_grad_()
+    Problem([u.diff(x, 2)], [Dirichlet(u, 0), Data(u, torch_pts, torch_pts.sum(1))], domain=square).compile()
     with pytest.raises(DeclarationError, match=r"'data1': its residual x \+ y involves no field"):
         Problem([u.diff(x, 2)], [Dirichlet(u, 0), Data(x + y, pts, np.zeros(5))], domain=square).compile()
     with pytest.raises(DeclarationError, match="is not a geometry but a region of one"):

@@ -80,7 +80,13 @@ def test_resume_reproduces_uninterrupted_history(tmp_path, sampler):
     kw = dict(SMALL, sampler=dict(SMALL["sampler"], name=sampler, **({"resample_every": 7} if sampler == "resample" else {})))
     full = solve(heat(), steps=40, out=tmp_path / "full", log_every=1, checkpoint_every=20, **kw)
     solve(heat(), steps=20, out=tmp_path / "part", log_every=1, checkpoint_every=20, **kw)
-    resumed = solve(heat(), steps=40, out=tmp_path / "part", resume=True, log_every=1, checkpoint_every=20, **kw)
+    seen = []  # metrics.json of the first segment is gone while the resumed run trains
+
+    def look(state):
+        seen.append((tmp_path / "part" / "metrics.json").exists())
+    resumed = solve(heat(), steps=40, out=tmp_path / "part", resume=True, log_every=1, checkpoint_every=20,
+                    callbacks=[look], **kw)
+    assert seen and not any(seen) and json.loads((tmp_path / "part" / "metrics.json").read_text())["steps"] == 40
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
     assert [r["loss"] for r in read_history(tmp_path / "part")] == [r["loss"] for r in full.history]
 
@@ -224,6 +230,9 @@ def test_settings_are_typed_and_validated():
     assert s == {"steps": 200, "sampler": {"name": "resample", "resample_every": 10},
                  "optimizer": {"lr": 0.01}, "model": {"width": 8}}
     assert build("model", s["model"]).width == 8
+    # a strategy's name applies before its settings, in either order on the command line
+    for order in (["weighting.tol=0.5", "weighting=causal"], ["weighting=causal", "weighting.tol=0.5"]):
+        assert apply_overrides({}, order) == {"weighting": {"name": "causal", "tol": 0.5}}
     with pytest.raises(ConfigError, match="did you mean 'resample'"):
         apply_overrides({}, ["sampler=resampel"])
     with pytest.raises(ConfigError, match="unknown setting 'sampler.n_interor'.*n_interior"):
