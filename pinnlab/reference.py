@@ -23,7 +23,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pinnlab.errors import ConfigError, DataError
+from pinnlab.errors import ConfigError, DataError, warn
 from pinnlab.spectral import allen_cahn_exact_interp, allen_cahn_reference
 
 __all__ = [
@@ -179,9 +179,7 @@ def _drop_nonfinite(
     if n_bad == ok.size:
         raise DataError(f"reference file {path}: every row has NaN/Inf values")
     if n_bad:
-        warnings.warn(
-            f"{path}: dropped {n_bad} of {ok.size} rows with NaN/Inf values", stacklevel=3
-        )
+        warn(f"{path}: dropped {n_bad} of {ok.size} rows with NaN/Inf values")
         return points[ok], values[ok]
     return points, values
 

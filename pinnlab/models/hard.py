@@ -38,7 +38,6 @@ hold by construction (the solver may drop them from the loss).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +46,7 @@ import torch
 from sympy.core.function import AppliedUndef
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, warn
 from ..expr import to_torch
 from ..jets import Jet, order
 from .mlp import ModelContext
@@ -399,10 +398,10 @@ class Hard:
                 if isinstance(c, Condition) and c.kind in ("dirichlet", "initial")
                 and c.default_name(i) not in plan["exact"]]
         if soft:
-            warnings.warn(f"hard: {', '.join(soft)} stay in the loss (soft): exact imposition covers "
-                          "Dirichlet data on the whole boundary, boundary_of(...) parts that tile it "
-                          "(problems without a time axis), initial values and velocities, with values "
-                          "that depend on the coordinates only", UserWarning, stacklevel=2)
+            warn(f"hard: {', '.join(soft)} stay in the loss (soft): exact imposition covers "
+                 "Dirichlet data on the whole boundary, boundary_of(...) parts that tile it "
+                 "(problems without a time axis), initial values and velocities, with values "
+                 "that depend on the coordinates only")
         return HardConstraintNet(inner, problem, plan)
 
 

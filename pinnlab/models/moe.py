@@ -38,7 +38,7 @@ import torch
 from sympy.core.function import AppliedUndef
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, warn
 from ..jets import Jet, downward_closure
 from .mlp import MLPNet, ModelContext
 from .moe_solve import LMReport, LMSolve, RidgeLstsq, levenberg_marquardt, ridge_lstsq  # noqa: F401
@@ -161,10 +161,8 @@ class HCMoENet(ExpertInterfaces, nn.Module):
         """Experts that own no boundary or initial point solve the PDE alone: without coupling
         their coefficients are not determined by the problem's conditions (e.g. the later-time
         experts of an evolution problem get no initial data and settle on any PDE solution)."""
-        import warnings
         if interface_points <= 0 and interface_weight != 100.0:
-            warnings.warn("hc_moe: interface_weight has no effect without interface_points > 0",
-                          UserWarning, stacklevel=4)
+            warn("hc_moe: interface_weight has no effect without interface_points > 0")
         if self.coupled or self.overlap > 0 or self.K == 1:
             return
         has = np.zeros(self.K, dtype=bool)
@@ -175,10 +173,10 @@ class HCMoENet(ExpertInterfaces, nn.Module):
         if lonely:
             fix = ("interface_points=64 (couples the experts in one solve)" if self.solver == "lstsq"
                    else "overlap=0.25 (shares constraint points between neighbours)")
-            warnings.warn(f"hc_moe: {lonely} of {self.K} experts (split {self.splits}) own no boundary "
-                          "or initial point, so nothing but the PDE determines their solution and "
-                          f"the result can be wrong while the loss is small; use {fix}, or split "
-                          "fewer axes (experts=(2, 1) keeps time whole)", UserWarning, stacklevel=4)
+            warn(f"hc_moe: {lonely} of {self.K} experts (split {self.splits}) own no boundary "
+                 "or initial point, so nothing but the PDE determines their solution and "
+                 f"the result can be wrong while the loss is small; use {fix}, or split "
+                 "fewer axes (experts=(2, 1) keeps time whole)")
 
     # ------------------------------------------------------------ experts
     def expert_index(self, x: torch.Tensor) -> torch.Tensor:
