@@ -61,6 +61,7 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     if not isinstance(problem, (Problem, CompiledProblem)):
         raise ConfigError(f"problem script {path}: 'problem' must be a pinnlab.Problem, got "
                           f"{type(problem).__name__} {problem!r:.80}")
+    problem.source_script = path.resolve()  # recorded in its runs (runs.record_problem_script)
     settings = scope.get("settings") or {}
     if not isinstance(settings, dict):
         raise ConfigError(f"problem script {path}: 'settings' must be a dict of solve() settings, "
@@ -140,18 +141,8 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
     settings = settings_from_args(args, settings)
     check_solve_settings(settings, script)
     out = Path(args.out) if args.out else Path("runs") / getattr(problem, "name", "run")
-    callbacks = list(settings.pop("callbacks", None) or [])
-    if script:  # at the first logged step, so that interrupted and diverged runs can be reported
-        recorded = []
-
-        def record_script(state) -> None:
-            if not recorded:
-                (out / "problem_script.txt").write_text(str(Path(script).resolve()) + "\n")
-                recorded.append(True)
-        callbacks.append(record_script)
     result = solve(problem, out=out, resume=args.resume, overwrite=args.overwrite,
-                   report=not args.no_report, progress=False if args.quiet else None,
-                   callbacks=callbacks, **settings)
+                   report=not args.no_report, progress=False if args.quiet else None, **settings)
     m = result.metrics
     print(f"run directory: {out}")
     rate = (f"steps/s: {m['steps_per_second']:.1f}" if m["steps_per_second"]

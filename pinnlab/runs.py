@@ -71,12 +71,14 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool, overwrite: bool = Fals
 
 def record_problem_script(run_dir: Path, problem: Any) -> None:
     """Name, in ``problem_script.txt``, the script that ``pinnlab report RUN_DIR`` loads for the
-    problem: the ``python SCRIPT.py`` being run, when its module-level ``problem`` is the one
-    solved (a run from the ``pinnlab solve`` CLI records its script itself)."""
+    problem: the script pinnlab loaded it from (``pinnlab solve``, a study), or the
+    ``python SCRIPT.py`` being run when its module-level ``problem`` is the one solved."""
     import sys
+    script = getattr(problem, "source_script", None)
     main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
-    if script and script.endswith(".py") and getattr(main, "problem", None) is problem:
+    if script is None and getattr(main, "problem", None) is problem:
+        script = getattr(main, "__file__", None)
+    if script and str(script).endswith(".py"):
         (run_dir / "problem_script.txt").write_text(str(Path(script).resolve()) + "\n")
 
 

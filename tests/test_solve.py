@@ -357,6 +357,8 @@ def test_scripts_that_train_at_import_are_refused_when_loaded(tmp_path, capsys):
     script.write_text(script.read_text().replace("result = ", "if __name__ == '__main__':\n    result = "))
     assert main(["solve", str(script), "--out", str(tmp_path / "run"), "--steps", "2", "--no-report",
                  "--quiet"]) == 0
+    # the run records the script it was loaded from, for `pinnlab report RUN`
+    assert (tmp_path / "run" / "problem_script.txt").read_text().strip() == str(script.resolve())
 
 
 def test_runs_made_by_python_scripts_are_reported_without_naming_the_script(tmp_path):
