@@ -13,6 +13,7 @@ never evaluated.
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -143,6 +144,8 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
     out = Path(args.out) if args.out else Path("runs") / getattr(problem, "name", "run")
     result = solve(problem, out=out, resume=args.resume, overwrite=args.overwrite,
                    report=not args.no_report, progress=False if args.quiet else None, **settings)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun the first process speaks for all
+        return 0
     m = result.metrics
     print(f"run directory: {out}")
     rate = (f"steps/s: {m['steps_per_second']:.1f}" if m["steps_per_second"]

@@ -185,6 +185,37 @@ def parse_literal(text: str) -> Any:
     return text
 
 
+def _as_spec(strategy: Any) -> dict | None:
+    """A strategy setting (a name, a settings dict, a strategy dataclass) as a settings dict;
+    None for another object, whose settings cannot be read."""
+    if isinstance(strategy, str):
+        return {"name": strategy}
+    if isinstance(strategy, dict) or strategy is None:
+        return dict(strategy or {})
+    if dataclasses.is_dataclass(strategy):
+        return {"name": getattr(strategy, "name", None),
+                **{f: getattr(strategy, f) for f in fields_of(type(strategy))}}
+    return None
+
+
+def _given(strategy: Any) -> dict:
+    """A strategy dataclass's settings that differ from its class's defaults."""
+    out = {}
+    for f in dataclasses.fields(strategy):
+        if f.name not in fields_of(type(strategy)):
+            continue
+        default = (f.default if f.default is not dataclasses.MISSING else
+                   f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        value = getattr(strategy, f.name)
+        try:
+            same = bool(value == default)
+        except Exception:  # arrays and the like: keep them
+            same = False
+        if not same:
+            out[f.name] = value
+    return out
+
+
 def apply_overrides(settings: dict, overrides: list[str]) -> dict:
     """Apply ``key=value`` strings to a settings dict (returns a new dict).
 
@@ -202,21 +233,20 @@ def apply_overrides(settings: dict, overrides: list[str]) -> dict:
         if parts[0] in KINDS:
             kind = parts[0]
             cur = out.get(kind)
+            spec = _as_spec(cur)
             if len(parts) == 1:
                 name = raw.strip()
                 reg = registry(kind)
                 if name not in reg:
                     raise ConfigError(f"--set {key}: {_unknown(kind, name, reg)}")
-                out[kind] = {"name": name}
+                # the script's settings that the named strategy also takes are kept (its point
+                # counts, widths, term weights), except an optimizer's: lr and betas are
+                # each method's own (Adam's lr 1e-3 would cripple L-BFGS's step of 1)
+                takes = fields_of(reg[name]) if kind != "optimizer" else {}
+                given = _given(cur) if dataclasses.is_dataclass(cur) else spec or {}
+                out[kind] = {"name": name, **{k: v for k, v in given.items() if k in takes and k != "name"}}
                 continue
-            if isinstance(cur, str):
-                spec = {"name": cur}
-            elif isinstance(cur, dict) or cur is None:
-                spec = dict(cur or {})
-            elif dataclasses.is_dataclass(cur):
-                spec = {"name": getattr(cur, "name", None),
-                        **{f: getattr(cur, f) for f in fields_of(type(cur))}}
-            else:
+            if spec is None:
                 raise ConfigError(f"--set {key}: the script's {kind} is a {type(cur).__name__} object, "
                                   f"which has no settings to override; choose one by name ({kind}=NAME)")
             cls = registry(kind)[spec.get("name") or next(iter(registry(kind)))]

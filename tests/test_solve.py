@@ -230,6 +230,13 @@ def test_settings_are_typed_and_validated():
     assert s == {"steps": 200, "sampler": {"name": "resample", "resample_every": 10},
                  "optimizer": {"lr": 0.01}, "model": {"width": 8}}
     assert build("model", s["model"]).width == 8
+    # switching a strategy by name keeps the script's settings the new one takes (not an
+    # optimizer's: lr and betas are each method's own)
+    script = {"sampler": build("sampler", {"name": "uniform", "n_interior": 800, "method": "sobol"}),
+              "optimizer": {"name": "adam", "lr": 1e-2}, "model": {"name": "mlp", "width": 8}}
+    assert apply_overrides(script, ["sampler=rad", "optimizer=lbfgs", "model=modified_mlp"]) == {
+        "sampler": {"name": "rad", "n_interior": 800, "method": "sobol"}, "optimizer": {"name": "lbfgs"},
+        "model": {"name": "modified_mlp", "width": 8}}
     # a strategy's name applies before its settings, in either order on the command line
     for order in (["weighting.tol=0.5", "weighting=causal"], ["weighting=causal", "weighting.tol=0.5"]):
         assert apply_overrides({}, order) == {"weighting": {"name": "causal", "tol": 0.5}}
@@ -359,6 +366,18 @@ def test_scripts_that_train_at_import_are_refused_when_loaded(tmp_path, capsys):
                  "--quiet"]) == 0
     # the run records the script it was loaded from, for `pinnlab report RUN`
     assert (tmp_path / "run" / "problem_script.txt").read_text().strip() == str(script.resolve())
+
+
+def test_cli_summary_is_printed_by_the_first_process_only(tmp_path, capsys, monkeypatch):
+    from pinnlab.cli import main
+    script = tmp_path / "p.py"
+    script.write_text("import sympy as sp\nfrom pinnlab import *\nx = sp.Symbol('x')\nu = sp.Function('u')(x)\n"
+                      "problem = Problem([u.diff(x, 2)], [Dirichlet(u, 0)], domain=Interval(0, 1))\n")
+    for rank, printed in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)  # as torchrun sets it in each process
+        assert main(["solve", str(script), "--out", str(tmp_path / rank), "--steps", "2", "--no-report",
+                     "--quiet"]) == 0
+        assert ("run directory:" in capsys.readouterr().out) is printed
 
 
 def test_runs_made_by_python_scripts_are_reported_without_naming_the_script(tmp_path):
