@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .compiler import CompiledProblem
+from .errors import ConfigError
 
 
 class ParameterSet(nn.Module):
@@ -46,9 +47,19 @@ class LossEval:
 
 
 def live_residuals(model, residuals: dict) -> dict:
-    """The residuals less those of terms the model satisfies by construction (hard constraints)."""
-    skip = getattr(model, "exact_terms", None)
-    return {k: r for k, r in residuals.items() if k not in skip} if skip else residuals
+    """The residuals less those of terms the model satisfies by construction (hard constraints).
+
+    When that leaves none, nothing constrains the network, and training could only change
+    the solution where no term looks: refused, naming the terms the model satisfies."""
+    skip = getattr(model, "exact_terms", None) or ()
+    live = {k: r for k, r in residuals.items() if k not in skip} if skip else residuals
+    if not live:
+        held = sorted(set(skip) | set(residuals))
+        raise ConfigError(f"nothing to train: the model ({type(model).__name__}) satisfies every term "
+                          f"of the problem by construction ({', '.join(held) or 'no terms'}), so no loss "
+                          "is left; add the equations the solution must satisfy, or train without "
+                          "hard constraints (hard=False)")
+    return live
 
 
 def loss_terms(problem: CompiledProblem, residuals: dict, weighting, batches,
