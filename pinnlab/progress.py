@@ -21,7 +21,7 @@ class Progress:
 
     def __init__(self, total: int, enabled: bool | None = None, stream=None):
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.enabled = _interactive(self.stream) if enabled is None else enabled
         self.total, self.t0, self.first = total, time.perf_counter(), None
         self.shown = 0  # length of the line on screen
 
@@ -52,6 +52,15 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.shown = 0
+
+
+def _interactive(stream) -> bool:
+    """A terminal, or a Jupyter notebook's output (not a terminal, but it redraws a line on
+    ``\\r`` as one does): where a progress line is shown by default."""
+    isatty = getattr(stream, "isatty", None)
+    if callable(isatty) and isatty():
+        return True
+    return "ipykernel" in sys.modules and stream in (sys.stderr, sys.stdout)
 
 
 def _columns(stream) -> int:

@@ -167,3 +167,14 @@ def test_jet_and_autograd_give_the_same_first_loss_on_a_fourth_order_problem():
     assert a.keys() == b.keys()
     for k in a:
         assert a[k] == pytest.approx(b[k], rel=1e-10, abs=1e-300), k
+
+
+def test_progress_is_shown_by_default_in_a_terminal_or_a_notebook(monkeypatch):
+    """Not in a log file or a pipe; in Jupyter (stderr is then the kernel's stream, no tty)."""
+    import sys
+    stream = io.StringIO()
+    assert not Progress(10, stream=stream).enabled
+    monkeypatch.setattr(sys, "stderr", stream)
+    assert not Progress(10).enabled
+    monkeypatch.setitem(sys.modules, "ipykernel", type(sys)("ipykernel"))
+    assert Progress(10).enabled and not Progress(10, stream=io.StringIO()).enabled
