@@ -491,7 +491,8 @@ def test_report_names_a_missing_study_and_lists_failed_trials(tmp_path, capsys):
                                         distributions=dist, system_attrs={REQUEUED_FROM_ATTR: 3}))
     out = tmp_path / "report"
     assert main(["report", str(out), "--study", url, "--study-name", "smal"]) == 2
-    assert capsys.readouterr().err.strip() == f"pinnlab: error: no study named 'smal' in {url}"
+    assert capsys.readouterr().err.strip() == (f"pinnlab: error: no study named 'smal' in {url}; "
+                                               "the studies there: small (did you mean 'small'?)")
     assert not out.exists()
     assert main(["report", str(out), "--study", url, "--study-name", "small"]) == 0
     page = (out / "study_report.html").read_text()

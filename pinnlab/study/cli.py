@@ -75,11 +75,24 @@ def main(argv: Sequence[str]) -> int:
         return 130
 
 
+def _format_of(out: str) -> str:
+    """``py`` or ``json`` from the suffix of ``--out``; another suffix needs ``--format`` (a
+    script written to ``best.txt`` could not be run with ``pinnlab solve``)."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    suffix = Path(out).suffix.lower()
+    if suffix in (".py", ".json"):
+        return suffix[1:]
+    raise ConfigError(f"--out {out}: name a .py file (a problem script) or a .json file (the "
+                      "settings), or give --format py|json")
+
+
 def _main(argv: list) -> int:
     if argv and argv[0] == "export":
         args = _export_parser().parse_args(argv[1:])
         from .export import export_best
-        fmt = args.format or ("json" if args.out.endswith(".json") else "py")
+        fmt = args.format or _format_of(args.out)
         out = export_best(args.storage, args.study_name, args.out, fmt)
         print(f"best trial written to {out}")
         return 0

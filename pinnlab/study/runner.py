@@ -46,7 +46,7 @@ from .. import config as cfg
 from ..errors import ConfigError, PinnlabError
 from .spec import StudySpec, describe_error, load_study_file
 from .storage import (DEFAULT_GRACE, DEFAULT_HEARTBEAT, WORKER_ATTR, fail_stale_trials, fail_trial,
-                      has_native_heartbeat, open_storage, requeue_trial, retry_callback)
+                      open_storage, requeue_trial, retry_callback)
 from .trial import fail_reason, run_trial
 
 EXIT_STOPPED = 3          # a worker's exit status when the failure limit stopped it
@@ -179,14 +179,13 @@ def worker_loop(opts: StudyOptions, device: str | None = None, worker_index: int
     limit = max_failures(opts)
     log = Path(opts.out) / "workers" / f"worker_{os.getpid()}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
-    native = has_native_heartbeat(study._storage)     # then study.optimize fails stale trials itself
     ran, idle = 0, 0.0
     if spawned is not None:
         with open(log, "a") as fh:
             fh.write(json.dumps({"ready_seconds": time.time() - spawned}) + "\n")
     while True:
-        if not native:
-            fail_stale_trials(study, opts.grace_period, retry)
+        # before study.optimize, which would fail them too (natively), but without a reason
+        fail_stale_trials(study, opts.grace_period, retry)
         c = _counts(study)
         done = c.get("COMPLETE", 0) + c.get("PRUNED", 0)
         if done >= opts.trials and not c.get("WAITING", 0):
@@ -198,8 +197,6 @@ def worker_loop(opts: StudyOptions, device: str | None = None, worker_index: int
         if not c.get("WAITING", 0) and done + c.get("RUNNING", 0) >= opts.trials:
             time.sleep(opts.poll)          # the last trials run elsewhere; retry them if they die
             idle += opts.poll
-            if native:
-                fail_stale_trials(study, opts.grace_period, retry)
             continue
         timing: dict = {}
         t0 = time.perf_counter()
@@ -384,7 +381,10 @@ def _check_space(spec: StudySpec, opts: StudyOptions) -> None:
     check_solve_settings(settings, f"the study file {spec.path}")
     for kind in ("model", "sampler", "optimizer", "weighting"):
         if kind in settings and not hasattr(settings[kind], "parameters"):  # nn.Modules pass
-            cfg.build(kind, settings[kind])
+            try:
+                cfg.build(kind, settings[kind])
+            except ConfigError as exc:   # which file: the study's settings, not the user's call
+                raise ConfigError(f"{exc} (in the study file {spec.path})") from None
 
 
 def run_study(opts: StudyOptions) -> dict:
@@ -396,6 +396,12 @@ def run_study(opts: StudyOptions) -> dict:
     spec, opts, study = setup_study(opts)
     plan = plan_workers(opts.workers, opts.device, opts.trials_per_gpu, opts.threads)
     say = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, flush=True))
+    if _finished(study, opts):      # started again once done: nothing to run, no workers to start
+        summary = {**summarize(study, opts, 0.0), "interrupted": False}
+        say(f"study {opts.study_name}: already has {opts.trials} complete or pruned trials "
+            "(raise --trials to run more)")
+        say(format_summary(summary))
+        return summary
     say(f"study {opts.study_name}: {opts.trials} trials, {len(plan)} worker(s) "
         f"({plan[0][0]}, {plan[0][1]} thread(s) each), storage {_safe(opts.storage)}, out {opts.out}")
     retry = retry_callback(opts.max_retry)
@@ -436,6 +442,13 @@ def run_study(opts: StudyOptions) -> dict:
     if not interrupted:
         _check_target(study, opts, summary, since)
     return summary
+
+
+def _finished(study: Any, opts: StudyOptions) -> bool:
+    """The study has ``opts.trials`` complete or pruned trials and none waiting (a worker stops
+    there too, after fail_stale_trials: a stale trial left RUNNING is no reason to start one)."""
+    c = _counts(study)
+    return c.get("COMPLETE", 0) + c.get("PRUNED", 0) >= opts.trials and not c.get("WAITING", 0)
 
 
 def _check_target(study: Any, opts: StudyOptions, summary: dict, since: float) -> None:
@@ -493,6 +506,7 @@ def summarize(study: Any, opts: StudyOptions, wall: float) -> dict:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     best = min(done, key=lambda t: t.values[0]) if done else None
+    pareto = _pareto(done) if done and len(done[0].values) > 1 else None
     diverged = sum(1 for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("diverged"))
     interrupted = sum(1 for t in trials
                       if t.state == TrialState.FAIL and t.user_attrs.get("interrupted"))
@@ -501,7 +515,16 @@ def summarize(study: Any, opts: StudyOptions, wall: float) -> dict:
             "best_trial": best.number if best else None,
             "best_values": list(best.values) if best else None,
             "best_params": dict(best.params) if best else None,
-            "best_run_dir": best.user_attrs.get("run_dir") if best else None}
+            "best_run_dir": best.user_attrs.get("run_dir") if best else None,
+            "pareto": [(t.number, list(t.values)) for t in pareto] if pareto else None}
+
+
+def _pareto(trials: list) -> list:
+    """The trials no other trial beats in every objective (all minimized), by first objective."""
+    def dominated(t):
+        return any(all(a <= b for a, b in zip(o.values, t.values)) and o.values != t.values
+                   for o in trials)
+    return sorted((t for t in trials if not dominated(t)), key=lambda t: t.values)
 
 
 def format_summary(s: dict) -> str:
@@ -514,8 +537,12 @@ def format_summary(s: dict) -> str:
     lines = [f"study {s['study_name']}: {', '.join(counts) or 'no trials'} in {s['wall_seconds']:.1f} s"]
     if s["best_trial"] is not None:
         vals = ", ".join(f"{v:.3e}" for v in s["best_values"])
-        lines.append(f"best trial #{s['best_trial']}: {vals}  {s['best_params']}")
+        first = " (lowest first objective)" if s.get("pareto") else ""
+        lines.append(f"best trial #{s['best_trial']}{first}: {vals}  {s['best_params']}")
         lines.append(f"best run directory: {s['best_run_dir']}")
+    if s.get("pareto"):
+        front = ", ".join(f"#{n} ({', '.join(f'{v:.3e}' for v in vals)})" for n, vals in s["pareto"])
+        lines.append(f"Pareto front ({len(s['pareto'])} trial(s)): {front}")
     lines.append(f"report: pinnlab report {s['out']} --study '{_safe(s['storage'])}' "
                  f"--study-name {s['study_name']}")
     return "\n".join(lines)

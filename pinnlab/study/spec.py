@@ -10,6 +10,11 @@ A study file is a Python file (usually in ``studies/``) that defines::
     objectives = ("error",)                        # optional; ("error", "time") for two objectives
     pruner = "median"                              # optional: median, hyperband or none
     report_every = 100                             # optional: steps between intermediate reports
+    validation_points, validation_seed = 2048, 20240   # optional: the residual objective's points
+    trial_reports = False                          # optional: write each trial's report.html
+
+Any other module-level name that is a near miss of these (``objective``, ``prunner``) is
+refused rather than ignored; a mistake in the file names its line.
 
 The settings of a trial are the problem script's ``settings``, then ``base``,
 then what ``space(trial)`` returns, then the ``--set`` overrides. Strategy
@@ -88,7 +93,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"study file {path} does not exist")
-    scope = runpy.run_path(str(path), run_name="__pinnlab_study__")
+    scope = _run_study_file(path)
     script = scope.get("problem_script")
     if not script:
         raise ConfigError(f"study file {path} defines no 'problem_script' (path of a problem script)")
@@ -99,20 +104,75 @@ def load_study_file(path: str | Path) -> StudySpec:
     space = scope.get("space")
     if not callable(space):
         raise ConfigError(f"study file {path} defines no 'space(trial)' function")
-    objectives = tuple(scope.get("objectives", ("error",)))
+    _check_names(path, scope)
+    objectives = scope.get("objectives", ("error",))
+    if isinstance(objectives, str):              # objectives = "error": one objective
+        objectives = (objectives,)
+    objectives = tuple(objectives)
     bad = [o for o in objectives if o not in OBJECTIVES]
     if not objectives or bad:
         raise ConfigError(f"study file {path}: objectives must be taken from {OBJECTIVES}, got {objectives}")
     pruner = scope.get("pruner", "median")      # a name, or an optuna pruner object
     if isinstance(pruner, str) and pruner not in PRUNERS:
         raise ConfigError(f"study file {path}: pruner must be one of {PRUNERS}, got {pruner!r}")
+    base = scope.get("base") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"study file {path}: base must be a dict of solve settings, "
+                          f"got {type(base).__name__} {base!r:.80}")
     return StudySpec(path=path, problem_script=script, problem=problem,
                      problem_settings=problem_settings, space=space,
-                     base=dict(scope.get("base") or {}), objectives=objectives, pruner=pruner,
-                     report_every=int(scope.get("report_every", 100)),
-                     validation_points=int(scope.get("validation_points", 2048)),
-                     validation_seed=int(scope.get("validation_seed", 20240)),
+                     base=dict(base), objectives=objectives, pruner=pruner,
+                     report_every=_positive_int(path, scope, "report_every", 100),
+                     validation_points=_positive_int(path, scope, "validation_points", 2048),
+                     validation_seed=_int(path, scope, "validation_seed", 20240),
                      trial_reports=bool(scope.get("trial_reports", False)))
+
+
+#: the module-level names a study file may define (see the module docstring)
+STUDY_NAMES = ("problem_script", "base", "space", "objectives", "pruner", "report_every",
+               "validation_points", "validation_seed", "trial_reports")
+
+
+def _run_study_file(path: Path) -> dict:
+    """The study file's module-level names; a mistake in it (a syntax error, an exception at
+    module level) is a :class:`ConfigError` with the file and line, not runpy's traceback."""
+    try:
+        return runpy.run_path(str(path), run_name="__pinnlab_study__")
+    except SyntaxError as exc:
+        raise ConfigError(f"study file {path}, line {exc.lineno}: syntax error: {exc.msg}"
+                          + (f"\n    {exc.text.strip()}" if exc.text else "")) from None
+    except Exception as exc:  # noqa: BLE001 - the user's code: its line, not runpy's frames
+        f = user_frame(exc, (path,))
+        where = f"study file {path}" + (f", line {f.lineno}" if f else "")
+        raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
+def _check_names(path: Path, scope: dict) -> None:
+    """A module-level name that is a near miss of a study setting (``objective``, ``prunner``)
+    would be ignored without a word: refused, with the name it resembles."""
+    import difflib
+    for name in scope:
+        if name.startswith("_") or name in STUDY_NAMES:
+            continue
+        close = difflib.get_close_matches(name, STUDY_NAMES, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(f"study file {path}: {name!r} is not a study setting (did you mean "
+                              f"{close[0]!r}?); a study file defines {', '.join(STUDY_NAMES)}")
+
+
+def _int(path: Path, scope: dict, name: str, default: int) -> int:
+    value = scope.get(name, default)
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
+        raise ConfigError(f"study file {path}: {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _positive_int(path: Path, scope: dict, name: str, default: int) -> int:
+    value = _int(path, scope, name, default)
+    if value < 1:
+        raise ConfigError(f"study file {path}: {name} must be >= 1, got {value}")
+    return value
 
 
 # ---------------------------------------------------------------- errors in the user's code

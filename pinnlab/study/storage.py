@@ -118,15 +118,24 @@ def open_storage(url: str, heartbeat_interval: int | None = DEFAULT_HEARTBEAT,
         raise ConfigError(f"storage {url}: {local} does not exist")
     if path is not None:
         from optuna.storages.journal import JournalFileBackend
+        if not path.strip() or Path(path).is_dir():
+            raise ConfigError(f"storage {url}: a journal storage needs the path of a file "
+                              "(journal:/shared/study.journal)")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(path))
     if url.startswith(("redis://", "rediss://")):
         from optuna.storages.journal import JournalRedisBackend
-        return optuna.storages.JournalStorage(JournalRedisBackend(url))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.JournalStorage(JournalRedisBackend(url))
+        except ImportError as exc:
+            raise ConfigError(f"storage {_safe_url(url)}: the redis package is missing ({exc}); "
+                              "pip install redis") from None
     if not is_rdb(url):
         raise ConfigError(f"storage {url!r}: expected an Optuna storage URL (sqlite:///study.db, "
                           "postgresql://user:pass@host/db, mysql+pymysql://...), journal:PATH or redis://")
-    url = driver_url(url)
+    given, url = url, driver_url(url)
     kwargs: dict = {}
     if url.startswith("sqlite"):
         # several worker processes write one file: wait for the lock instead of failing
@@ -146,18 +155,33 @@ def open_storage(url: str, heartbeat_interval: int | None = DEFAULT_HEARTBEAT,
                 return optuna.storages.RDBStorage(url, **kwargs)
             except ImportError as exc:
                 raise ConfigError(f"storage {url.split('://')[0]}: the database driver is missing "
-                                  f"({exc}); for PostgreSQL: pip install 'pinnlab[postgres]'") from None
+                                  f"({exc}); {_driver_hint(url)}") from None
             except sqlalchemy.exc.ArgumentError as exc:  # unknown dialect, malformed URL
                 raise ConfigError(f"storage {_safe_url(url)}: not a usable database URL ({exc}); "
                                   "expected sqlite:///study.db, postgresql://..., mysql+pymysql://..., "
                                   "journal:PATH or redis://") from None
             except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
-                    sqlalchemy.exc.ProgrammingError):
+                    sqlalchemy.exc.ProgrammingError) as exc:
                 # several processes creating the tables of a new database at once: one wins
                 if attempt == 4:
-                    raise
+                    raise ConfigError(f"storage {_safe_url(given)}: cannot open the database "
+                                      f"({_first_line(exc)}); is the server running and the URL "
+                                      "right?") from None
                 time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _driver_hint(url: str) -> str:
+    if url.startswith("mysql"):
+        return "for MySQL: pip install pymysql and use mysql+pymysql://..."
+    return "for PostgreSQL: pip install 'pinnlab[postgres]'"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message of a SQLAlchemy error (its first line, without the SQL)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
 
 
 def has_native_heartbeat(storage: Any) -> bool:
@@ -220,21 +244,36 @@ def fail_trial(study: Any, trial: Any, retry: Any = None, reason: str | None = N
 
 
 def fail_stale_trials(study: Any, grace_period: float, retry: Any = None) -> list[int]:
-    """Fail RUNNING trials whose heartbeat is older than ``grace_period`` seconds.
+    """Fail RUNNING trials whose heartbeat is older than ``grace_period`` seconds, each with its
+    ``fail_reason``, and re-queue them through ``retry``.
 
-    With Optuna's heartbeat (RDB storages) this is :func:`optuna.storages.fail_stale_trials`;
-    otherwise the ``pinnlab:heartbeat`` system attribute (or the trial's start time) is used.
-    Returns the numbers of the trials failed here.
+    With Optuna's heartbeat (RDB storages) the stale trials are those Optuna finds (its grace
+    period and its retry callback); otherwise the ``pinnlab:heartbeat`` system attribute (or the
+    trial's start time) is used. Returns the numbers of the trials failed here.
     """
     import optuna
     from optuna.trial import TrialState
-    if has_native_heartbeat(study._storage):
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        with warnings.catch_warnings():
+    storage = study._storage
+    if has_native_heartbeat(storage) and not hasattr(storage, "_get_stale_trial_ids"):
+        with warnings.catch_warnings():  # an Optuna without that (private) method: no reason kept
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
             optuna.storages.fail_stale_trials(study)
-        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+            after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         return sorted(before - after)
+    if has_native_heartbeat(storage):
+        # as optuna.storages.fail_stale_trials, which gives no reason (and a FAIL trial's user
+        # attributes can no longer be set): the reason is stored before the state
+        retry = storage.get_heartbeat_stale_trial_callback() or retry
+        grace = grace_period or 2 * storage.get_heartbeat_interval()   # as given to open_storage
+        failed = []
+        for trial_id in storage._get_stale_trial_ids(study._study_id):
+            t = storage.get_trial(trial_id)
+            worker = t.system_attrs.get(WORKER_ATTR, "unknown")
+            if fail_trial(study, t, retry, f"lost: no heartbeat from worker {worker} for over "
+                                           f"{grace:.0f} s (killed, or its machine was lost)"):
+                failed.append(t.number)
+        return failed
     now = time.time()
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -257,10 +296,15 @@ def load_existing_study(url: str, study_name: str) -> Any:
     created); a :class:`ConfigError` naming the storage otherwise."""
     import optuna
     from ..errors import ConfigError
+    storage = open_storage(url, None, existing=True)
     try:
-        return optuna.load_study(study_name=study_name, storage=open_storage(url, None, existing=True))
+        return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:     # Optuna's "Record does not exist."
-        raise ConfigError(f"no study named {study_name!r} in {_safe_url(url)}") from None
+        names = sorted(s.study_name for s in storage.get_all_studies())
+        from ..config import suggest
+        there = (f"; the studies there: {', '.join(names)}{suggest(study_name, names)}" if names
+                 else "; it holds no study")
+        raise ConfigError(f"no study named {study_name!r} in {_safe_url(url)}{there}") from None
 
 
 def _safe_url(url: str) -> str:

@@ -120,9 +120,19 @@ def run_trial(trial: Any, spec: StudySpec, compiled: Any, opts: StudyOptions,
             timing["solve"] = time.perf_counter() - t0
         values = [error if o == "error" else float(result.metrics["wall_seconds"])
                   for o in spec.objectives]
+        learned = _learned(result.metrics)      # an inverse problem's parameters, and their errors
+        for key, value in learned.items():
+            trial.set_user_attr(key, value)
         write_json(run_dir / "trial.json", {**meta, "params": trial.params, "state": "complete",
-                                            "values": values})
+                                            "values": values, **learned})
     return values[0] if len(values) == 1 else values
+
+
+def _learned(metrics: dict) -> dict:
+    """The learned parameters (``parameters``) and their errors against the problem's
+    ``parameter_reference`` (``parameter_errors``) of a run's metrics, where it has them."""
+    return {k: {str(n): float(v) for n, v in metrics[k].items()}
+            for k in ("parameters", "parameter_errors") if metrics.get(k)}
 
 
 def _write_state(run_dir: Path, meta: dict, trial: Any, state: str, **extra: Any) -> None:
