@@ -212,7 +212,8 @@ class DeferredInterrupts:
             import signal
             for name in self.SIGNALS:
                 sig = getattr(signal, name, None)
-                if sig is not None:
+                # a signal the process ignores (a study worker's SIGINT) stays ignored
+                if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
                     self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

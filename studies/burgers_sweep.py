@@ -22,7 +22,8 @@ Without a database server, a journal file on a shared disk works too:
 
 problem_script = "../problems/burgers1d.py"     # relative to this file
 
-# on top of the problem script's settings (MLP 20x3, uniform sampler, Adam 1e-3, 2000 steps)
+# on top of the problem script's settings (MLP 20x3, 8000+400+800 uniform points, a 3000-step
+# Adam 1e-3 + L-BFGS + SSBroyden chain)
 base = {"steps": 1000, "checkpoint_every": 0}
 
 objectives = ("error",)          # ("error", "time") for an error / wall-time Pareto front

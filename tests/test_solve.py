@@ -368,6 +368,20 @@ def test_scripts_that_train_at_import_are_refused_when_loaded(tmp_path, capsys):
     assert (tmp_path / "run" / "problem_script.txt").read_text().strip() == str(script.resolve())
 
 
+def test_an_ignored_signal_stays_ignored_while_training(tmp_path):
+    """A study worker ignores SIGINT (its parent handles Ctrl-C): solve must not take it over."""
+    import signal
+    seen = []
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        solve(heat(), steps=3, log_every=1, out=tmp_path,
+              callbacks=[lambda s: seen.append(signal.getsignal(signal.SIGINT))], **SMALL)
+        assert seen and all(h is signal.SIG_IGN for h in seen)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_cli_summary_is_printed_by_the_first_process_only(tmp_path, capsys, monkeypatch):
     from pinnlab.cli import main
     script = tmp_path / "p.py"
