@@ -178,3 +178,11 @@ def test_inverse_trials_record_learned_parameters_and_two_objectives_a_pareto_fr
              if not any(all(a <= b for a, b in zip(w, v)) and w != v for w in values.values())]
     assert [n for n, _ in summary["pareto"]] == sorted(front, key=lambda n: values[n])
     assert "Pareto front" in format_summary(summary)
+    # the study report shows both objectives and the front, and links trial run directories
+    import re
+
+    from pinnlab.report import study_report
+    page = study_report(opts.storage, "inv", tmp_path / "report").read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", page, flags=re.S)))
+    assert "objectives error, time" in text and f"Pareto front ({len(front)} trials" in text
+    assert "(missing)" not in text and "run directory (no report: pinnlab report RUN_DIR)" in text

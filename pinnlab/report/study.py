@@ -1,8 +1,9 @@
 """Report of an Optuna study: history, importances, parallel coordinates, slices, best trials,
-and the trials that failed or diverged, with their reasons.
+and the trials that failed or diverged, with their reasons; a multi-objective study also gets
+its Pareto front.
 
 All figures are drawn with matplotlib here (optuna's own matplotlib plots are
-experimental). Objective values are the first objective of multi-objective studies.
+experimental). The figures plot the first objective of multi-objective studies.
 """
 
 from __future__ import annotations
@@ -176,6 +177,9 @@ def _report_link(trial: Any, out_dir: Path, name: str = "report.html", text: str
     if not run_dir:
         return "–"
     target = Path(run_dir) / name
+    if not target.exists() and name == "report.html" and Path(run_dir).is_dir():
+        # trials write no report unless the study asks (trial_reports): link the run directory
+        target, text = Path(run_dir), "run directory (no report: pinnlab report RUN_DIR)"
     try:
         href = os.path.relpath(target.resolve(), out_dir.resolve())
     except ValueError:
@@ -231,8 +235,14 @@ def study_report(storage_url: str, study_name: str, out_dir: str | os.PathLike) 
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     ranked = sorted(done, key=_value, reverse=not minimize)
     best = ranked[0] if ranked else None
-    body = H.cards([("direction", "minimize" if minimize else "maximize"), ("trials", len(all_trials))]
-                   + sorted(states.items()) + [("best value", _value(best) if best else None)])
+    objectives = [str(o) for o in study.user_attrs.get("objectives") or []]
+    if len(objectives) != len(study.directions):
+        objectives = [f"objective {i + 1}" for i in range(len(study.directions))]
+    multi = len(objectives) > 1
+    body = H.cards([("objectives" if multi else "objective", ", ".join(objectives)),
+                    ("direction", ", ".join(d.name.lower() for d in study.directions)),
+                    ("trials", len(all_trials))] + sorted(states.items())
+                   + [(f"best {objectives[0]}", _value(best) if best else None)])
     if best is not None:
         body += (f"<p>Best trial: <b>#{best.number}</b> · {_report_link(best, out_dir)} · "
                  + ", ".join(f"{H.esc(k)} = {H.esc(v)}" for k, v in best.params.items()) + "</p>")
@@ -241,10 +251,17 @@ def study_report(storage_url: str, study_name: str, out_dir: str | os.PathLike) 
     if len(done) < 2:
         body += "<p class=\"muted\">Parameter importances need at least two completed trials.</p>"
     body += "<h2>Figures</h2>" + "".join(H.figure(f) for f in gallery.figures)
-    rows = [[t.number, _value(t)] + [t.params.get(n) for n in names]
-            + [t.duration.total_seconds() if t.duration else None, _report_link(t, out_dir)]
-            for t in ranked[:BEST_ROWS]]
-    body += "<h2>Best trials</h2>" + H.table(["trial", "objective"] + names + ["duration [s]", "run"], rows)
+    def row(t: Any) -> list:
+        return ([t.number] + list(t.values) + [t.params.get(n) for n in names]
+                + [t.duration.total_seconds() if t.duration else None, _report_link(t, out_dir)])
+    header = ["trial"] + objectives + names + ["duration [s]", "run"]
+    if multi and done:
+        from ..study.runner import pareto_front
+        front = pareto_front(done)
+        body += (f"<h2>Pareto front ({len(front)} trials: no other trial is better in every "
+                 "objective)</h2>" + H.table(header, [row(t) for t in front]))
+    body += (f"<h2>Best trials{f' by {objectives[0]}' if multi else ''}</h2>"
+             + H.table(header, [row(t) for t in ranked[:BEST_ROWS]]))
     body += _failed_table(all_trials, out_dir)
     body += H.failures(gallery.failures)
     figdir = out_dir / "study_figures"

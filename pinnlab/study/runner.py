@@ -506,7 +506,7 @@ def summarize(study: Any, opts: StudyOptions, wall: float) -> dict:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     best = min(done, key=lambda t: t.values[0]) if done else None
-    pareto = _pareto(done) if done and len(done[0].values) > 1 else None
+    pareto = pareto_front(done) if done and len(done[0].values) > 1 else None
     diverged = sum(1 for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("diverged"))
     interrupted = sum(1 for t in trials
                       if t.state == TrialState.FAIL and t.user_attrs.get("interrupted"))
@@ -519,7 +519,7 @@ def summarize(study: Any, opts: StudyOptions, wall: float) -> dict:
             "pareto": [(t.number, list(t.values)) for t in pareto] if pareto else None}
 
 
-def _pareto(trials: list) -> list:
+def pareto_front(trials: list) -> list:
     """The trials no other trial beats in every objective (all minimized), by first objective."""
     def dominated(t):
         return any(all(a <= b for a, b in zip(o.values, t.values)) and o.values != t.values
