@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import runpy
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
-from .errors import ConfigError, PinnlabError, user_frame
+from .errors import ConfigError, PinnlabError, run_user_file
 
 
 #: the problem script being loaded, if any: ``solve`` refuses to train while it is
@@ -41,14 +40,7 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
     sys.path.insert(0, folder)
     LOADING.append(path)
     try:
-        scope = runpy.run_path(str(path), run_name="__pinnlab_problem__")
-    except PinnlabError as exc:  # say which line of the script made the mistake
-        raise type(exc)(f"{_script_line(path, exc)}: {exc}") from None
-    except SyntaxError as exc:
-        raise ConfigError(f"problem script {path}, line {exc.lineno}: syntax error: {exc.msg}"
-                          + (f"\n    {exc.text.strip()}" if exc.text else "")) from None
-    except Exception as exc:  # a mistake in the user's code: its line, not runpy's frames
-        raise ConfigError(f"{_script_line(path, exc)}: {type(exc).__name__}: {exc}") from None
+        scope = run_user_file(path, "__pinnlab_problem__", "problem script")
     finally:
         sys.path.remove(folder)
         LOADING.pop()
@@ -68,12 +60,6 @@ def load_problem_script(path: str | Path) -> tuple[Any, dict]:
         raise ConfigError(f"problem script {path}: 'settings' must be a dict of solve() settings, "
                           f"got {type(settings).__name__} {settings!r:.80}")
     return problem, dict(settings)
-
-
-def _script_line(path: Path, exc: BaseException) -> str:
-    """``problem script PATH, line N``: the script's deepest frame in the exception's traceback."""
-    frame = user_frame(exc, (path,))
-    return f"problem script {path}" + (f", line {frame.lineno}" if frame else "")
 
 
 def _solve_args(p: argparse.ArgumentParser, with_file: bool = True) -> None:

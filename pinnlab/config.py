@@ -200,9 +200,9 @@ def _as_spec(strategy: Any) -> dict | None:
 
 def _given(strategy: Any) -> dict:
     """A strategy dataclass's settings that differ from its class's defaults."""
-    out = {}
+    out, settings = {}, fields_of(type(strategy))
     for f in dataclasses.fields(strategy):
-        if f.name not in fields_of(type(strategy)):
+        if f.name not in settings:
             continue
         default = (f.default if f.default is not dataclasses.MISSING else
                    f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)

@@ -51,6 +51,24 @@ def user_frame(exc: BaseException, files) -> traceback.FrameSummary | None:
     return frames[-1] if frames else None
 
 
+def run_user_file(path: Path, run_name: str, label: str) -> dict:
+    """``runpy.run_path`` of a file the user wrote (a problem script, a study file) and its
+    module-level names. A mistake in it is raised with the file and line (``label PATH, line
+    N: ...``), not runpy's traceback: a pinnlab error keeps its type, others become ConfigError."""
+    import runpy
+    try:
+        return runpy.run_path(str(path), run_name=run_name)
+    except SyntaxError as exc:
+        raise ConfigError(f"{label} {path}, line {exc.lineno}: syntax error: {exc.msg}"
+                          + (f"\n    {exc.text.strip()}" if exc.text else "")) from None
+    except Exception as exc:  # the user's code: its line, not runpy's frames
+        frame = user_frame(exc, (path,))
+        where = f"{label} {path}" + (f", line {frame.lineno}" if frame else "")
+        if isinstance(exc, PinnlabError):
+            raise type(exc)(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
 def _library_folders() -> tuple[str, ...]:
     """The folders of pinnlab's code (``pinnlab.samplers`` and ``pinnlab.optimizers`` are
     installed from folders of their own in an editable install)."""

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import pickle
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,6 @@ def record_problem_script(run_dir: Path, problem: Any) -> None:
     """Name, in ``problem_script.txt``, the script that ``pinnlab report RUN_DIR`` loads for the
     problem: the script pinnlab loaded it from (``pinnlab solve``, a study), or the
     ``python SCRIPT.py`` being run when its module-level ``problem`` is the one solved."""
-    import sys
     script = getattr(problem, "source_script", None)
     main = sys.modules.get("__main__")
     if script is None and getattr(main, "problem", None) is problem:

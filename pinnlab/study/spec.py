@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 
 from .. import config as cfg
-from ..errors import ConfigError, user_frame
+from ..errors import ConfigError, run_user_file, user_frame
 
 OBJECTIVES = ("error", "time")
 PRUNERS = ("median", "hyperband", "none")
@@ -93,7 +92,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"study file {path} does not exist")
-    scope = _run_study_file(path)
+    scope = run_user_file(path, "__pinnlab_study__", "study file")
     script = scope.get("problem_script")
     if not script:
         raise ConfigError(f"study file {path} defines no 'problem_script' (path of a problem script)")
@@ -131,20 +130,6 @@ def load_study_file(path: str | Path) -> StudySpec:
 #: the module-level names a study file may define (see the module docstring)
 STUDY_NAMES = ("problem_script", "base", "space", "objectives", "pruner", "report_every",
                "validation_points", "validation_seed", "trial_reports")
-
-
-def _run_study_file(path: Path) -> dict:
-    """The study file's module-level names; a mistake in it (a syntax error, an exception at
-    module level) is a :class:`ConfigError` with the file and line, not runpy's traceback."""
-    try:
-        return runpy.run_path(str(path), run_name="__pinnlab_study__")
-    except SyntaxError as exc:
-        raise ConfigError(f"study file {path}, line {exc.lineno}: syntax error: {exc.msg}"
-                          + (f"\n    {exc.text.strip()}" if exc.text else "")) from None
-    except Exception as exc:  # noqa: BLE001 - the user's code: its line, not runpy's frames
-        f = user_frame(exc, (path,))
-        where = f"study file {path}" + (f", line {f.lineno}" if f else "")
-        raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from None
 
 
 def _check_names(path: Path, scope: dict) -> None:
