@@ -7,7 +7,7 @@ The public surface is this flat list; the machinery sits in the submodules.
 
 from .conditions import Condition, Data, Dirichlet, Initial, Neumann, NormalDerivative, Periodic, Robin, dn
 from .errors import (CheckpointError, ConfigError, DataError, DeclarationError, GeometryError,
-                     PinnlabError, TrainingError)
+                     PinnlabError, PinnlabWarning, TrainingError)
 from .geometry import (Ball, Box, Disk, Hypercube, Hypersphere, Interval, Polygon, Rectangle,
                        TimeInterval)
 from .models import MLP
@@ -22,5 +22,5 @@ __all__ = [
     "Interval", "TimeInterval", "Rectangle", "Box", "Disk", "Ball", "Polygon", "Hypercube", "Hypersphere",
     "MLP", "solve", "Result", "TrainState",
     "PinnlabError", "DeclarationError", "GeometryError", "DataError", "ConfigError", "CheckpointError",
-    "TrainingError",
+    "TrainingError", "PinnlabWarning",
 ]

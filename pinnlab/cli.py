@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
-from .errors import ConfigError, PinnlabError, run_user_file
+from .errors import ConfigError, PinnlabError, PinnlabWarning, run_user_file
 
+
+#: a loss that fell more than this many times over the last fifth of a run had not converged
+LATE_FALL = 2.0
 
 #: the problem script being loaded, if any: ``solve`` refuses to train while it is
 #: (a script that trains at import would otherwise train again, unasked, each time
@@ -143,11 +147,15 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
         print(f"L2RE: {m['l2re']:.3e}  ({fields})")
     for k, v in m.get("parameters", {}).items():
         print(f"parameter {k} = {v:.6g}")
+    if m.get("loss_fall_last_fifth", 0) > LATE_FALL:
+        print(f"the loss still fell {m['loss_fall_last_fifth']:.1f}x over the last fifth of the steps: "
+              "training had not converged (more steps, or a chain such as adam+lbfgs, may help)")
     return 0
 
 
 def run_script(problem: Any, settings: dict | None = None, argv: Sequence[str] | None = None) -> int:
     """Entry point for ``python problems/NAME.py [solve options]``."""
+    warnings.formatwarning = _format_warning
     parser = argparse.ArgumentParser(description=f"solve {getattr(problem, 'name', 'problem')}")
     _solve_args(parser, with_file=False)
     args = parser.parse_args(argv)
@@ -188,8 +196,20 @@ def _list() -> int:
     return 0
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """pinnlab's own warnings as ``pinnlab: warning: ...`` (on the command line the line they
+    would show is the console script's, which says nothing); others as Python shows them."""
+    if issubclass(category, PinnlabWarning):
+        return f"pinnlab: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _format_warning
     if argv[:1] == ["study"]:
         from .study.cli import main as study_main
         return study_main(argv[1:])

@@ -42,6 +42,11 @@ class TrainingError(PinnlabError, RuntimeError):
     """Training cannot continue (for example repeated non-finite losses)."""
 
 
+class PinnlabWarning(UserWarning):
+    """A warning pinnlab gives on purpose (:func:`warn`): a setting or input that works but
+    probably not as meant."""
+
+
 def user_frame(exc: BaseException, files) -> traceback.FrameSummary | None:
     """The deepest frame of ``exc``'s traceback in one of the user's ``files`` (a problem
     script, a study file), or None: the frames of runpy, Optuna and pinnlab below it say
@@ -77,7 +82,7 @@ def _library_folders() -> tuple[str, ...]:
                  for folder in getattr(m, "__path__", ()))
 
 
-def warn(message: str, category: type[Warning] = UserWarning) -> None:
+def warn(message: str, category: type[Warning] = PinnlabWarning) -> None:
     """``warnings.warn`` attributed to the user's line: the innermost caller outside pinnlab
     (the line shown under the message is then the user's call, not pinnlab's source)."""
     folders = _library_folders()

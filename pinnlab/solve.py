@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -375,6 +376,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                "engine": eng.name, "rollbacks": rollbacks,
                "compiled": ("step" if fused is not None and fused.used else
                             "residuals" if compile_mode else "no")}
+    fall = _late_fall(history)
+    if fall is not None:
+        metrics["loss_fall_last_fifth"] = fall
     if ref is not None:
         metrics.update(score(net, ref, problem.field_names, dev, dt))
     metrics["parameters"] = params.values()
@@ -521,6 +525,16 @@ def _save_population(run_dir: Path | None, smp, step: int, steps: int, log_every
 def _final_loss(history: list) -> float | None:
     rows = [r for r in history if "loss" in r]
     return rows[-1]["loss"] if rows else None
+
+
+def _late_fall(history: list) -> float | None:
+    """How many times the loss fell over the last fifth of the steps (the logged loss nearest
+    after 80% of them against the final one): well above 1, training had not converged."""
+    rows = [r for r in history if "loss" in r and "event" not in r and math.isfinite(r["loss"])]
+    if len(rows) < 3 or rows[-1]["loss"] <= 0:
+        return None
+    mark = next(r for r in rows if r["step"] >= 0.8 * rows[-1]["step"])
+    return None if mark is rows[-1] else mark["loss"] / rows[-1]["loss"]
 
 
 def _append_history(run_dir: Path | None, row: dict) -> None:

@@ -382,6 +382,33 @@ def test_an_ignored_signal_stays_ignored_while_training(tmp_path):
         signal.signal(signal.SIGINT, previous)
 
 
+def test_cli_warnings_and_an_unconverged_run_are_said_plainly(tmp_path, capsys):
+    """On the command line pinnlab's warnings read 'pinnlab: warning: ...' (no console-script
+    line under them), and a run whose loss still fell fast at its end says so."""
+    import warnings
+
+    from pinnlab.cli import main
+    from pinnlab.errors import PinnlabWarning
+    script = tmp_path / "p.py"
+    script.write_text("import sympy as sp\nfrom pinnlab import *\nx = sp.Symbol('x')\nu = sp.Function('u')(x)\n"
+                      "problem = Problem([u.diff(x, 2) + 40], [Dirichlet(u, 0)], domain=Interval(0, 1))\n")
+    before = warnings.formatwarning
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            assert main(["solve", str(script), "--out", str(tmp_path / "run"), "--steps", "30", "--no-report",
+                         "--quiet", "--set", "optimizer=adam+lbfgs", "--set", "optimizer.adam_steps=24",
+                         "--set", "optimizer.lbfgs_steps=6", "--set", "log_every=3"]) == 0
+            text = warnings.formatwarning(PinnlabWarning("careful"), PinnlabWarning, "x.py", 3)
+            assert text == "pinnlab: warning: careful\n"
+            assert "x.py:3: UserWarning: other" in warnings.formatwarning("other", UserWarning, "x.py", 3)
+    finally:
+        warnings.formatwarning = before
+    fall = json.loads((tmp_path / "run" / "metrics.json").read_text())["loss_fall_last_fifth"]
+    out = capsys.readouterr().out
+    assert fall > 2 and f"the loss still fell {fall:.1f}x over the last fifth of the steps" in out
+
+
 def test_cli_summary_is_printed_by_the_first_process_only(tmp_path, capsys, monkeypatch):
     from pinnlab.cli import main
     script = tmp_path / "p.py"
