@@ -12,6 +12,7 @@ from .geometry import (Ball, Box, Disk, Hypercube, Hypersphere, Interval, Polygo
                        TimeInterval)
 from .models import MLP
 from .problem import Equation, Problem
+from .runs import load_run
 from .solve import Result, TrainState, solve
 
 __version__ = "0.1.0"
@@ -20,7 +21,7 @@ __all__ = [
     "Problem", "Equation", "Condition", "Dirichlet", "Neumann", "Robin", "Initial", "Periodic", "Data",
     "dn", "NormalDerivative",
     "Interval", "TimeInterval", "Rectangle", "Box", "Disk", "Ball", "Polygon", "Hypercube", "Hypersphere",
-    "MLP", "solve", "Result", "TrainState",
+    "MLP", "solve", "Result", "TrainState", "load_run",
     "PinnlabError", "DeclarationError", "GeometryError", "DataError", "ConfigError", "CheckpointError",
     "TrainingError", "PinnlabWarning",
 ]

@@ -179,12 +179,8 @@ def _report(args) -> int:
     if not (run_dir / "history.jsonl").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no history.jsonl"
                           f"{'' if run_dir.is_dir() else '; the directory does not exist'})")
-    script = args.problem
-    if script is None and (run_dir / "problem_script.txt").exists():
-        script = (run_dir / "problem_script.txt").read_text().strip()
-    if script is None:
-        raise ConfigError(f"{run_dir}: no recorded problem script; pass --problem PROBLEM.py")
-    problem, _ = load_problem_script(script)
+    from .runs import recorded_problem
+    problem = load_problem_script(args.problem)[0] if args.problem else recorded_problem(run_dir)
     rebuild_report(run_dir, problem, pdf=args.pdf)
     print(f"report: {run_dir / 'report.html'}")
     return 0

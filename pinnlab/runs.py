@@ -82,6 +82,26 @@ def record_problem_script(run_dir: Path, problem: Any) -> None:
         (run_dir / "problem_script.txt").write_text(str(Path(script).resolve()) + "\n")
 
 
+def recorded_problem(run_dir: str | os.PathLike) -> Any:
+    """The problem of a run, from the script it recorded (:func:`record_problem_script`)."""
+    path = Path(run_dir) / "problem_script.txt"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no recorded problem script (a run from an interactive session "
+                          "or a notebook); give the problem: load_run(RUN_DIR, problem), or "
+                          "pinnlab report RUN_DIR --problem PROBLEM.py")
+    from .cli import load_problem_script
+    problem, _ = load_problem_script(path.read_text().strip())
+    return problem
+
+
+def load_run(run_dir: str | os.PathLike, problem: Any = None) -> Any:
+    """A finished (or interrupted) run back as a :class:`~pinnlab.Result` on the CPU: its
+    model (``predict``), metrics, history and learned parameters. ``problem`` defaults to the
+    one of the script the run recorded."""
+    from .report.rebuild import load_run as from_checkpoint
+    return from_checkpoint(run_dir, recorded_problem(run_dir) if problem is None else problem)
+
+
 def safe_child(run_dir: Path, name: str) -> Path:
     """``run_dir / name`` refusing names that escape the run directory."""
     candidate = (run_dir / name).resolve()

@@ -440,6 +440,19 @@ def test_runs_made_by_python_scripts_are_reported_without_naming_the_script(tmp_
     from pinnlab.cli import main
     assert main(["report", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "report.html").is_file()
+    from pinnlab import load_run  # the recorded script gives the problem back too
+    assert load_run(tmp_path / "run").predict([[0.25], [0.5]]).shape == (2, 1)
+
+
+def test_a_run_loads_back_for_prediction(tmp_path):
+    res = solve(heat(), steps=6, out=tmp_path, **SMALL)
+    from pinnlab import load_run
+    with pytest.raises(ConfigError, match="no recorded problem script.*load_run\\(RUN_DIR, problem\\)"):
+        load_run(tmp_path)  # trained from this test, not from a script
+    back = load_run(tmp_path, heat())
+    pts = np.random.default_rng(0).random((7, 2))
+    assert np.array_equal(back.predict(pts), res.predict(pts))
+    assert back.metrics["l2re"] == res.metrics["l2re"] and back.history == res.history
 
 
 def test_compiled_training_matches_eager_and_reports_its_warm_up():
