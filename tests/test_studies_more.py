@@ -186,3 +186,35 @@ def test_inverse_trials_record_learned_parameters_and_two_objectives_a_pareto_fr
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", page, flags=re.S)))
     assert "objectives error, time" in text and f"Pareto front ({len(front)} trials" in text
     assert "(missing)" not in text and "run directory (no report: pinnlab report RUN_DIR)" in text
+
+
+def test_custom_and_parameter_error_objectives(tmp_path):
+    """An inverse study can minimize the learned parameters' error, or any function of the
+    Result; such studies are not pruned on the L2RE (it is not their objective)."""
+    body = ('def k_gap(result):\n    return abs(result.parameters["k"] - 0.5)\n\n'
+            'objectives = ("parameter_error", k_gap)\n' + SPACE)
+    path = write_study(tmp_path, body)
+    opts = StudyOptions(study_file=str(path), trials=2, study_name="obj", out=str(tmp_path / "out"),
+                        quiet=True, seed=0)
+    spec, opts, study = setup_study(opts)
+    assert spec.objective_names == ["parameter_error", "k_gap"] and not spec.prunes
+    worker_loop(opts, "cpu", spec=spec)
+    assert study.user_attrs["objectives"] == ["parameter_error", "k_gap"]
+    for t in study.get_trials(deepcopy=False):
+        k = t.user_attrs["parameters"]["k"]
+        assert t.values == pytest.approx([abs(k - 0.5) / 0.5, abs(k - 0.5)], rel=1e-6)
+    # 'parameter_error' needs the true values; an objective must return a number
+    (tmp_path / "problem.py").write_text(INVERSE.replace("parameter_reference={k: 0.5},", ""))
+    with pytest.raises(ConfigError, match="'parameter_error' needs the problem's parameter_reference"):
+        load_study_file(path)
+    (tmp_path / "problem.py").write_text(INVERSE)
+    path.write_text(path.read_text().replace('abs(result.parameters["k"] - 0.5)', '"small"'))
+    opts = StudyOptions(study_file=str(path), trials=1, study_name="bad", out=str(tmp_path / "bad"),
+                        quiet=True, seed=0, max_failures=1)
+    spec, opts, study = setup_study(opts)
+    from pinnlab.study.runner import StudyStopped
+    with pytest.raises(StudyStopped):
+        worker_loop(opts, "cpu", spec=spec)
+    (failed,) = study.get_trials(deepcopy=False)
+    assert failed.state == TrialState.FAIL and "objective k_gap" in failed.user_attrs["fail_reason"] \
+        and "returned 'small', not a number" in failed.user_attrs["fail_reason"]

@@ -130,7 +130,7 @@ def open_study(opts: StudyOptions, spec: StudySpec, create: bool, worker_index: 
                               f"{len(spec.directions)}: use another --study-name")
         study.set_user_attr("study_file", str(spec.path))
         study.set_user_attr("problem_script", str(spec.problem_script))
-        study.set_user_attr("objectives", list(spec.objectives))
+        study.set_user_attr("objectives", spec.objective_names)
         return study
     return optuna.load_study(**kw)
 

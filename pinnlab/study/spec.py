@@ -7,7 +7,8 @@ A study file is a Python file (usually in ``studies/``) that defines::
     def space(trial):                              # the search space (optuna ``trial.suggest_*``);
                                                    # space(trial, fixed) also gets base + --set
         return {"optimizer": {"name": "adam", "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True)}}
-    objectives = ("error",)                        # optional; ("error", "time") for two objectives
+    objectives = ("error",)                        # optional; ("error", "time") for two objectives;
+                                                   # also "parameter_error" or f(result) -> float
     pruner = "median"                              # optional: median, hyperband or none
     report_every = 100                             # optional: steps between intermediate reports
     validation_points, validation_seed = 2048, 20240   # optional: the residual objective's points
@@ -24,7 +25,11 @@ settings the new strategy does not take are dropped.
 
 The objective ``error`` is the L2RE against the problem's reference when it has
 one, else the mean squared residual on a fixed, seeded validation set of points
-(:func:`validation_residual`); ``time`` is the wall time of the solve.
+(:func:`validation_residual`); ``time`` is the wall time of the solve;
+``parameter_error`` the mean relative error of the learned parameters against the
+problem's ``parameter_reference``; a function of the solve's Result is an objective too
+(:func:`objective_values`). Only ``("error",)`` studies are pruned (on the error reported
+as a trial trains).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import torch
 from .. import config as cfg
 from ..errors import ConfigError, run_user_file, user_frame
 
-OBJECTIVES = ("error", "time")
+OBJECTIVES = ("error", "time", "parameter_error")
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -69,6 +74,16 @@ class StudySpec:
     @property
     def directions(self) -> list[str]:
         return ["minimize"] * len(self.objectives)
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o if isinstance(o, str) else getattr(o, "__name__", "objective") for o in self.objectives]
+
+    @property
+    def prunes(self) -> bool:
+        """Trials report the error as they train and may be pruned on it: Optuna prunes
+        single-objective studies only, and the reported error must be the objective."""
+        return tuple(self.objectives) == ("error",)
 
     def settings_for(self, trial: Any, overrides: list[str] = ()) -> dict:
         """The ``solve`` settings of one trial (problem settings, base, space, ``--set``)."""
@@ -108,9 +123,14 @@ def load_study_file(path: str | Path) -> StudySpec:
     if isinstance(objectives, str):              # objectives = "error": one objective
         objectives = (objectives,)
     objectives = tuple(objectives)
-    bad = [o for o in objectives if o not in OBJECTIVES]
+    bad = [o for o in objectives if not callable(o) and o not in OBJECTIVES]
     if not objectives or bad:
-        raise ConfigError(f"study file {path}: objectives must be taken from {OBJECTIVES}, got {objectives}")
+        raise ConfigError(f"study file {path}: objectives must be taken from {OBJECTIVES} or be "
+                          f"functions of a solve's Result (returning a float to minimize), got {objectives}")
+    declared = getattr(problem, "problem", problem)        # a CompiledProblem's Problem
+    if "parameter_error" in objectives and not getattr(declared, "parameter_reference", None):
+        raise ConfigError(f"study file {path}: the objective 'parameter_error' needs the problem's "
+                          "parameter_reference (the true values of its learnable parameters)")
     pruner = scope.get("pruner", "median")      # a name, or an optuna pruner object
     if isinstance(pruner, str) and pruner not in PRUNERS:
         raise ConfigError(f"study file {path}: pruner must be one of {PRUNERS}, got {pruner!r}")
@@ -267,6 +287,29 @@ def validation_residual(compiled: Any, model: torch.nn.Module, parameters: dict,
     residuals = compiled.residuals(model, make_engine("auto", model), batches, params.env())
     values = [float((r.detach() ** 2).mean()) for r in residuals.values() if r.numel()]
     return float(np.mean(values)) if values else math.nan
+
+
+def objective_values(result: Any, spec: StudySpec) -> list[float]:
+    """The trial's value of each objective (all minimized): ``error``, ``time`` (the solve's
+    wall seconds), ``parameter_error`` (the mean relative error of the learned parameters
+    against ``parameter_reference``), or a function of the Result."""
+    values = []
+    for o in spec.objectives:
+        if o == "error":
+            value = error_of(result, spec)
+        elif o == "time":
+            value = result.metrics["wall_seconds"]
+        elif o == "parameter_error":
+            errors = list(result.metrics["parameter_errors"].values())
+            value = sum(errors) / len(errors)
+        else:
+            value = o(result)
+        try:
+            values.append(float(value))
+        except (TypeError, ValueError):
+            name = spec.objective_names[len(values)]
+            raise ConfigError(f"objective {name} of {spec.path} returned {value!r}, not a number") from None
+    return values
 
 
 def error_of(result: Any, spec: StudySpec) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainingError
-from .spec import StudySpec, describe_error, error_of, validation_residual
+from .spec import StudySpec, describe_error, objective_values, validation_residual
 from .storage import WORKER_ATTR, Heartbeat, has_native_heartbeat, requeue_trial
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def trial_settings(trial: Any, spec: StudySpec, opts: StudyOptions, device: str 
     fixed_device = any(o.split("=", 1)[0].strip() == "device" for o in opts.overrides)
     if device and not fixed_device:
         settings["device"] = device
-    if len(spec.objectives) == 1:       # Optuna prunes single-objective studies only
+    if spec.prunes:                     # the error is reported as the trial trains
         every = spec.report_every
         settings["eval_every"] = every
         settings["log_every"] = math.gcd(int(settings.get("log_every", 100)), every)
@@ -98,12 +98,12 @@ def run_trial(trial: Any, spec: StudySpec, compiled: Any, opts: StudyOptions,
             meta["settings"] = settings
             _write_state(run_dir, meta, trial, "running")
             callbacks = []
-            if len(spec.objectives) == 1:
+            if spec.prunes:
                 prune = PruningCallback(trial, spec, compiled, spec.report_every)
                 callbacks.append(prune)
             result = solve(compiled, out=run_dir, callbacks=callbacks, progress=False,
                            report=spec.trial_reports, **settings)
-            error = error_of(result, spec)
+            values = objective_values(result, spec)
         except optuna.TrialPruned as exc:
             trial.set_user_attr("prune_reason", str(exc))
             _write_state(run_dir, meta, trial, "pruned", pruned_at=prune.last if prune else None)
@@ -118,8 +118,6 @@ def run_trial(trial: Any, spec: StudySpec, compiled: Any, opts: StudyOptions,
             raise
         finally:
             timing["solve"] = time.perf_counter() - t0
-        values = [error if o == "error" else float(result.metrics["wall_seconds"])
-                  for o in spec.objectives]
         learned = _learned(result.metrics)      # an inverse problem's parameters, and their errors
         for key, value in learned.items():
             trial.set_user_attr(key, value)
