@@ -74,7 +74,8 @@ def record_problem_script(run_dir: Path, problem: Any) -> None:
     """Name, in ``problem_script.txt``, the script that ``pinnlab report RUN_DIR`` loads for the
     problem: the script pinnlab loaded it from (``pinnlab solve``, a study), or the
     ``python SCRIPT.py`` being run when its module-level ``problem`` is the one solved."""
-    script = getattr(problem, "source_script", None)
+    script = (getattr(problem, "source_script", None)  # or that of a compiled problem's Problem
+              or getattr(getattr(problem, "problem", None), "source_script", None))
     main = sys.modules.get("__main__")
     if script is None and getattr(main, "problem", None) is problem:
         script = getattr(main, "__file__", None)

@@ -172,6 +172,9 @@ def test_inverse_trials_record_learned_parameters_and_two_objectives_a_pareto_fr
         assert t.user_attrs["parameter_errors"]["k"] == pytest.approx(abs(k - 0.5) / 0.5, rel=1e-5)
         meta = json.loads((Path(t.user_attrs["run_dir"]) / "trial.json").read_text())
         assert meta["parameters"] == t.user_attrs["parameters"]
+        # a trial's run records the problem script, so `pinnlab report TRIAL_DIR` needs no --problem
+        recorded = (Path(t.user_attrs["run_dir"]) / "problem_script.txt").read_text().strip()
+        assert recorded == str((tmp_path / "problem.py").resolve())
     summary = summarize(study, opts, 1.0)
     values = {t.number: t.values for t in study.trials}
     front = [n for n, v in values.items()
