@@ -42,6 +42,9 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool, overwrite: bool = Fals
     continued (``resume``), cleared of that run's files (``overwrite``), or refused: a new
     run would silently replace the old one's history and checkpoints, and mix its leftovers
     (figures, populations, a previous checkpoint) into the new run."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise ConfigError(f"out= must name a run directory (a path), got {out!r}; out=None keeps "
+                          "no files")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
@@ -50,6 +53,11 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool, overwrite: bool = Fals
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other: resume continues the run in "
                           f"{path}, overwrite replaces it")
+    if resume and not any((path / name).exists() for name in (CHECKPOINT, PREVIOUS)):
+        # refused before anything is written (a problem_script.txt left behind would make the
+        # directory look like a run to the next, fresh, solve)
+        raise CheckpointError(f"cannot resume: {path} has no checkpoint ({CHECKPOINT}); start the run "
+                              "without resume (the run directory's other files, if any, need overwrite)")
     old = [name for name in RUN_FILES + RUN_FOLDERS if (path / name).exists()] if path.is_dir() else []
     if old and not resume and not overwrite:
         raise ConfigError(f"the run directory {path} already holds a run ({', '.join(old[:4])}"
@@ -91,7 +99,13 @@ def recorded_problem(run_dir: str | os.PathLike) -> Any:
                           "or a notebook); give the problem: load_run(RUN_DIR, problem), or "
                           "pinnlab report RUN_DIR --problem PROBLEM.py")
     from .cli import load_problem_script
-    problem, _ = load_problem_script(path.read_text().strip())
+    script = path.read_text().strip()
+    if not script or not Path(script).is_file():
+        raise ConfigError(f"{run_dir}: the run's problem script {script or '(none recorded)'} "
+                          f"(named in {path}) {'does not exist (moved or deleted?)' if script else ''}; "
+                          "give the problem: load_run(RUN_DIR, problem) or load_run(RUN_DIR, "
+                          "'SCRIPT.py'), or pinnlab report RUN_DIR --problem SCRIPT.py")
+    problem, _ = load_problem_script(script)
     return problem
 
 
@@ -99,8 +113,41 @@ def load_run(run_dir: str | os.PathLike, problem: Any = None) -> Any:
     """A finished (or interrupted) run back as a :class:`~pinnlab.Result` on the CPU: its
     model (``predict``), metrics, history and learned parameters. ``problem`` defaults to the
     one of the script the run recorded."""
+    from .compiler import CompiledProblem
+    from .problem import Problem
     from .report.rebuild import load_run as from_checkpoint
-    return from_checkpoint(run_dir, recorded_problem(run_dir) if problem is None else problem)
+    if not isinstance(run_dir, (str, os.PathLike)):
+        raise ConfigError(f"load_run needs a run directory (a path), got {run_dir!r}")
+    if not Path(run_dir).is_dir():
+        raise ConfigError(f"load_run: the run directory {run_dir} does not exist"
+                          f"{' (it is a file)' if Path(run_dir).exists() else ''}")
+    if not (Path(run_dir) / "config.json").is_file():
+        raise ConfigError(f"load_run: {run_dir} is not a pinnlab run directory (no config.json)")
+    if problem is None:
+        problem = recorded_problem(run_dir)
+    elif isinstance(problem, (str, os.PathLike)):  # a problem script, as pinnlab report --problem
+        from .cli import load_problem_script
+        problem = load_problem_script(problem)[0]
+    if isinstance(problem, CompiledProblem):
+        problem = problem.problem
+    if not isinstance(problem, Problem):
+        raise ConfigError(f"load_run: problem must be a pinnlab Problem or a problem script (.py), "
+                          f"got {type(problem).__name__} {problem!r:.80}")
+    _warn_if_other_problem(Path(run_dir), problem)
+    return from_checkpoint(run_dir, problem)
+
+
+def _warn_if_other_problem(run_dir: Path, problem: Any) -> None:
+    """A problem whose declarations differ from the run's (its script edited since, or another
+    problem given) loads if the model fits, but its figures and errors describe another problem."""
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text()).get("problem_signature")
+    except (OSError, ValueError, AttributeError):
+        return
+    if recorded and recorded != problem.signature():
+        warn(f"load_run: {run_dir} was trained on another problem than {problem.name!r} as declared "
+             "now (its equations, conditions, domain or data differ: the script edited since the "
+             "run?); the model is the run's, its metrics and figures may not describe this problem")
 
 
 def safe_child(run_dir: Path, name: str) -> Path:
@@ -114,10 +161,14 @@ def safe_child(run_dir: Path, name: str) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no partial temporary file left (a full disk, a Ctrl-C)
+        raise
     os.replace(tmp, path)
 
 
@@ -139,14 +190,25 @@ def save_checkpoint(run_dir: Path, state: dict) -> Path:
     """Atomically write ``state`` as the run's checkpoint, keeping the previous one."""
     path = run_dir / CHECKPOINT
     tmp = run_dir / f".{CHECKPOINT}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:  # a full disk, a quota, a vanished directory, a second Ctrl-C
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports write failures as RuntimeError
+            raise CheckpointError(f"cannot write the checkpoint {path}: {_reason(exc)}; the previous "
+                                  "checkpoint, if any, is unchanged") from None
+        raise
     if path.exists():
         os.replace(path, run_dir / PREVIOUS)
     os.replace(tmp, path)
     return path
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)[:200] or type(exc).__name__
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

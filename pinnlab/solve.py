@@ -68,6 +68,8 @@ class Result:
     def predict(self, points) -> np.ndarray:
         """Field values ``(n, n_fields)`` at ``points`` ``(n, n_coords)``."""
         d = len(self.problem.coordinates)
+        if isinstance(points, torch.Tensor):  # a tensor that requires grad, or on a GPU
+            points = points.detach().cpu()
         try:
             pts = np.asarray(points, dtype=np.float64)
         except (TypeError, ValueError):
@@ -95,16 +97,31 @@ def _device(name: str) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"device {name!r} is not a valid torch device (cpu, cuda, cuda:1, auto)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use device='cpu' "
+                          "(--device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "meta":
+        raise ConfigError(f"device {name!r} holds no data and cannot train; use 'cpu', 'cuda' or 'auto'")
+    try:  # a device type torch knows but was not built for here (mps, xla, ...)
+        torch.empty(1, device=dev)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, NotImplementedError, ...
+        raise ConfigError(f"device {name!r} cannot be used by this torch build "
+                          f"({str(exc).splitlines()[0][:160]}); use 'cpu', 'cuda' or 'auto'") from None
     return dev
 
 
 def _dtype(name: str | torch.dtype) -> torch.dtype:
     table = {"float32": torch.float32, "float64": torch.float64, "double": torch.float64,
              torch.float32: torch.float32, torch.float64: torch.float64}
-    if name not in table:
+    try:
+        found = table.get(name)
+    except TypeError:  # an unhashable value (a list, a dict)
+        found = None
+    if found is None:
         raise ConfigError(f"dtype must be float32 or float64, got {name!r}")
-    return table[name]
+    return found
 
 
 def _build_model(spec: Any, problem: Problem) -> torch.nn.Module:
@@ -166,6 +183,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise ConfigError(f"{key} must be an integer >= {least}, got {value!r}")
+    if seed >= 2 ** 64:  # torch.manual_seed's range
+        raise ConfigError(f"seed must be an integer below 2**64, got {seed!r}")
     if not isinstance(hard, (bool, np.bool_)):
         raise ConfigError(f"hard must be True or False, got {hard!r}")
     if not isinstance(problem, (Problem, CompiledProblem)):
@@ -228,6 +247,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if run_dir is not None:
         record_problem_script(run_dir, declared)
     ref = reference_set(problem)
+    if eval_every and ref is None:
+        warn(f"eval_every={eval_every}: problem {problem.name!r} has no reference, so no L2RE is "
+             "recorded in the history (give Problem(reference=...) to score the run)")
 
     history: list[dict] = []
     start, elapsed0 = 0, 0.0
@@ -351,7 +373,17 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                 _save_population(run_dir, smp, step, steps, log_every)
                 state = TrainState(step, steps, row, net, smp, wgt, params.values(), history, run_dir)
                 for cb in callbacks:
-                    cb(state)
+                    try:
+                        cb(state)
+                    except Exception as exc:  # the user's code: keep the steps trained, name it
+                        if run_dir is not None:
+                            save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
+                                                                 elapsed0 + time.perf_counter() - t0))
+                        # its own type goes on (a callback may stop training on purpose: a study's
+                        # pruning raises optuna.TrialPruned), with a note of what was kept
+                        if callable(getattr(exc, "add_note", None)):
+                            exc.add_note("pinnlab: " + _callback_failure(cb, exc, step, steps, run_dir))
+                        raise
             at_stage_end = step in getattr(opt, "stage_boundaries", ())
             if run_dir is not None and step < steps and (
                     (checkpoint_every and step % checkpoint_every == 0) or at_stage_end):
@@ -390,12 +422,48 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         metrics["optimizer_stop_reason"] = opt.stop_reason
     result = Result(net, problem, compiled, history, metrics, params.values(), config, run_dir, dev, dt)
     if run_dir is not None:
-        save_checkpoint(run_dir, _checkpoint(steps, net, params, opt, smp, wgt, history, wall))
-        write_json(run_dir / "metrics.json", metrics)
-        if report:
-            from .report import write_run_report
-            write_run_report(run_dir, result)
+        _write_final(run_dir, result, _checkpoint(steps, net, params, opt, smp, wgt, history, wall), report)
     return result
+
+
+def _write_final(run_dir: Path, result: Result, checkpoint: dict, report: bool) -> None:
+    """The finished run's checkpoint, metrics and report. The training is never lost to a
+    failure here: a checkpoint or metrics that cannot be written raise a CheckpointError that
+    carries the trained :class:`Result` (``error.result``); a failing or interrupted report
+    leaves the checkpoint and metrics in place and says how to rebuild it."""
+    try:
+        save_checkpoint(run_dir, checkpoint)
+        write_json(run_dir / "metrics.json", result.metrics)
+    except (OSError, CheckpointError) as exc:
+        error = CheckpointError(f"training finished, but its files could not be written to {run_dir} "
+                                f"({exc}); the trained model is kept in this error's `result` "
+                                "attribute (error.result.model, error.result.predict)")
+        error.result = result
+        raise error from None
+    if not report:
+        return
+    rebuild = f"rebuild it with: pinnlab report {run_dir}"
+    try:
+        from .report import write_run_report
+        write_run_report(run_dir, result)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted while writing the report; the finished run's checkpoint "
+                                f"and metrics are in {run_dir} ({rebuild})") from None
+    except Exception as exc:  # noqa: BLE001 - the training is done: a report failure must not lose it
+        warn(f"the report of {run_dir} could not be written ({type(exc).__name__}: {str(exc)[:300]}); "
+             f"the trained run (checkpoint, metrics) is complete: {rebuild}")
+
+
+def _callback_failure(cb: Any, exc: Exception, step: int, steps: int, run_dir: Path | None) -> str:
+    """The message for a callback that raised: which one (name, file and line), at which step,
+    and where the steps trained so far are."""
+    name = getattr(cb, "__qualname__", None) or type(cb).__name__
+    code = getattr(cb, "__code__", None)
+    where = f" ({code.co_filename}, line {code.co_firstlineno})" if code is not None else ""
+    kept = (f"the checkpoint of step {step} is in {run_dir} (continue with resume=True, or "
+            "pinnlab solve --resume)" if run_dir is not None
+            else "nothing was saved (no run directory, out=, was given)")
+    return f"callback {name}{where} raised {type(exc).__name__} at step {step} of {steps}; {kept}"
 
 
 #: finite steps in a row after which earlier non-finite losses stop counting

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,3 +180,150 @@ def test_unknown_strategy_names_list_valid_ones_with_suggestion():
                                           r"\{'name': 'uniform', 'method': 'sobol'\}"):
         solve(Problem([u.diff(t)], [Initial(u, 0)], domain=Interval(0, 1) * TimeInterval(0, 1)),
               sampler="sobol", steps=1, progress=False, report=False)
+
+
+# ------------------------------------------- solve's arguments; never lost work
+POISSON = """
+import numpy as np
+import sympy as sp
+from pinnlab import Dirichlet, Interval, Problem
+x = sp.Symbol('x')
+u = sp.Function('u')(x)
+problem = Problem([sp.Eq(u.diff(x, 2), -sp.pi ** 2 * sp.sin(sp.pi * x))], [Dirichlet(u, 0)],
+                  domain=Interval(0, 1), reference=lambda p: np.sin(np.pi * p[:, 0]), name='p1d')
+"""
+TINY = dict(model={"name": "mlp", "width": 6, "depth": 1}, sampler={"n_interior": 32, "n_boundary": 2},
+            log_every=5, progress=False, report=False)
+
+
+def _poisson(tmp_path):
+    script = tmp_path / "p1d.py"
+    script.write_text(POISSON)
+    from pinnlab.cli import load_problem_script
+    return load_problem_script(script)[0], script
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("device", "mps", "device 'mps' cannot be used"), ("device", "xla", "device 'xla' cannot be used"),
+    ("device", "meta", "device 'meta' holds no data"), ("dtype", ["float32"], "dtype must be float32"),
+    ("seed", 2 ** 70, "seed must be an integer below 2"), ("out", "", "out= must name a run directory")])
+def test_solve_arguments_torch_cannot_take_are_config_errors(tmp_path, monkeypatch, key, value, match):
+    monkeypatch.chdir(tmp_path)  # out="" meant the current directory
+    problem, _ = _poisson(tmp_path)
+    with pytest.raises(ConfigError, match=match):
+        solve(problem, steps=2, **{**TINY, key: value})
+
+
+def test_a_failing_callback_is_named_and_keeps_the_steps_trained(tmp_path):
+    """A callback's exception keeps its type (a study's pruning raises optuna.TrialPruned on
+    purpose), with a note naming the callback and the checkpoint of the steps trained."""
+    problem, _ = _poisson(tmp_path)
+    full = solve(problem, steps=20, **TINY)
+
+    def watch(state):
+        if state.step == 10:
+            raise ZeroDivisionError("my bug")
+    with pytest.raises(ZeroDivisionError, match="my bug") as err:
+        solve(problem, steps=20, out=tmp_path / "run", callbacks=[watch], **TINY)
+    if sys.version_info >= (3, 11):
+        assert re.search(r"callback .*watch \(.*test_reliability.py, line \d+\) raised ZeroDivisionError at "
+                         r"step 10 of 20; the checkpoint of step 10 is in .*resume", err.value.__notes__[0])
+    assert load_latest(tmp_path / "run")[0]["step"] == 10
+    resumed = solve(problem, steps=20, out=tmp_path / "run", resume=True, **TINY)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+
+
+def test_predict_takes_tensors_that_require_grad(tmp_path):
+    problem, _ = _poisson(tmp_path)
+    res = solve(problem, steps=2, **TINY)
+    pts = torch.tensor([[0.25], [0.5]], requires_grad=True)
+    assert np.array_equal(res.predict(pts), res.predict([[0.25], [0.5]]))
+
+
+def test_a_failing_or_interrupted_report_keeps_the_trained_run(tmp_path, monkeypatch):
+    import pinnlab.report
+    problem, _ = _poisson(tmp_path)
+    kw = {**TINY, "report": True}
+
+    def broken(run_dir, result, **_):
+        raise RuntimeError("matplotlib broke")
+    monkeypatch.setattr(pinnlab.report, "write_run_report", broken)
+    with pytest.warns(UserWarning, match=r"report of .* could not be written \(RuntimeError: matplotlib "
+                                         r"broke\).*pinnlab report"):
+        res = solve(problem, steps=5, out=tmp_path / "a", **kw)
+    assert res.metrics["steps"] == 5 and load_latest(tmp_path / "a")[0]["step"] == 5
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["steps"] == 5
+
+    def interrupted(run_dir, result, **_):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pinnlab.report, "write_run_report", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="while writing the report; the finished run's checkpoint"):
+        solve(problem, steps=5, out=tmp_path / "b", **kw)
+    assert load_latest(tmp_path / "b")[0]["step"] == 5 and (tmp_path / "b" / "metrics.json").is_file()
+
+
+def test_a_full_disk_at_a_checkpoint_is_a_clear_error_that_keeps_the_work(tmp_path, monkeypatch):
+    import errno
+    from pinnlab import CheckpointError
+    problem, _ = _poisson(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run, {"step": 1})
+    real_save = torch.save
+
+    def full_disk(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match=r"cannot write the checkpoint .*checkpoint.pt: No space left"):
+        save_checkpoint(run, {"step": 2})
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"]  # no partial temporary file
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load_latest(run)[0]["step"] == 1
+    # at the end of training: the trained Result comes with the error
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match="training finished, but its files could not be written") as err:
+        solve(problem, steps=4, out=tmp_path / "end", checkpoint_every=0, **TINY)
+    assert err.value.result.metrics["steps"] == 4 and err.value.result.predict([[0.5]]).shape == (1, 1)
+
+
+def test_resume_of_a_directory_without_a_checkpoint_writes_nothing(tmp_path):
+    from pinnlab import CheckpointError
+    problem, _ = _poisson(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="cannot resume: .*empty has no checkpoint"):
+        solve(problem, steps=2, out=tmp_path / "empty", resume=True, **TINY)
+    assert list((tmp_path / "empty").iterdir()) == []
+    solve(problem, steps=2, out=tmp_path / "empty", **TINY)  # a fresh run is not refused
+
+
+def test_load_run_refuses_bad_inputs_by_name_and_takes_a_script(tmp_path):
+    from pinnlab import PinnlabWarning, load_run
+    problem, script = _poisson(tmp_path)
+    run = tmp_path / "run"
+    res = solve(problem, steps=3, out=run, **TINY)
+    for bad, match in ((None, "needs a run directory"), (tmp_path / "nope", "nope does not exist"),
+                       (script, r"p1d.py does not exist \(it is a file\)"),
+                       (tmp_path, "is not a pinnlab run directory")):
+        with pytest.raises(ConfigError, match=match):
+            load_run(bad)
+    with pytest.raises(ConfigError, match="problem must be a pinnlab Problem or a problem script"):
+        load_run(run, 5)
+    assert np.array_equal(load_run(run, str(script)).predict([[0.3]]), res.predict([[0.3]]))
+    script.write_text(POISSON.replace("-sp.pi ** 2", "-4 * sp.pi ** 2"))  # edited after the run
+    with pytest.warns(PinnlabWarning, match="trained on another problem"):
+        load_run(run)
+    script.rename(tmp_path / "moved.py")
+    with pytest.raises(ConfigError, match=r"problem script .*p1d.py \(named in .*problem_script.txt\) does "
+                                          r"not exist \(moved or deleted\?\).*load_run\(RUN_DIR, problem\)"):
+        load_run(run)
+
+
+def test_eval_every_without_a_reference_warns():
+    from pinnlab import PinnlabWarning
+    xx = sp.Symbol("x")
+    w = sp.Function("w")(xx)
+    problem = Problem([w.diff(xx, 2) + 1], [Dirichlet(w, 0)], domain=Interval(0, 1))
+    with pytest.warns(PinnlabWarning, match="eval_every=5: problem .* has no reference"):
+        res = solve(problem, steps=5, eval_every=5, **TINY)
+    assert all("l2re" not in row for row in res.history)

@@ -69,12 +69,12 @@ def test_report_of_interrupted_run_says_where_it_stopped(tmp_path):
     assert not (run / "metrics.json").exists()
     res = rebuild_report(run, problem, resolution=RES)
     m = res.metrics
-    assert m["steps"] == 2 and "step 2 of 6" in m["status"] and "incomplete" in m["status"]
+    assert m["steps"] == 3 and "step 3 of 6" in m["status"] and "incomplete" in m["status"]
     assert 0 < m["l2re"] < 10 and set(m["l2re_fields"]) == {"u"}
     k = res.parameters["k"]
     assert m["parameter_errors"]["k"] == pytest.approx(abs(k - 0.1) / 0.1)
     text = _text((run / "report.html").read_text())
-    assert "incomplete: checkpoint at step 2 of 6" in text and "L2RE" in text
+    assert "incomplete: checkpoint at step 3 of 6" in text and "L2RE" in text
     assert "learnable parameters (initial value) k (0.5)" in text
     assert "obs (30 points) : Eq(u(x, t), observed)" in text
 
@@ -88,7 +88,7 @@ def test_report_of_resumed_run_does_not_show_stale_metrics(tmp_path):
         solve(problem, steps=8, out=run, resume=True, progress=False, log_every=1,
               checkpoint_every=2, callbacks=[_stop_at(5)], device="cpu", **FAST)
     res = load_run(run, problem)
-    assert res.metrics["steps"] == 4 and "step 4 of 8" in res.metrics["status"]
+    assert res.metrics["steps"] == 5 and "step 5 of 8" in res.metrics["status"]
     solve(problem, steps=8, out=run, resume=True, progress=False, report=False, device="cpu", **FAST)
     finished = load_run(run, problem).metrics
     assert finished["steps"] == 8 and "status" not in finished
