@@ -79,14 +79,19 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool, overwrite: bool = Fals
 
 
 def record_problem_script(run_dir: Path, problem: Any) -> None:
-    """Name, in ``problem_script.txt``, the script that ``pinnlab report RUN_DIR`` loads for the
-    problem: the script pinnlab loaded it from (``pinnlab solve``, a study), or the
-    ``python SCRIPT.py`` being run when its module-level ``problem`` is the one solved."""
+    """Name, in ``problem_script.txt``, the script that ``pinnlab report RUN_DIR`` and
+    :func:`load_run` load for the problem: the script pinnlab loaded it from (``pinnlab
+    solve``, a study), else the file of a module whose module-level ``problem`` is the one
+    solved. An imported module's file is preferred to the ``python DRIVER.py`` that imported
+    it: loading the driver again would redo whatever else it does."""
     script = (getattr(problem, "source_script", None)  # or that of a compiled problem's Problem
               or getattr(getattr(problem, "problem", None), "source_script", None))
-    main = sys.modules.get("__main__")
-    if script is None and getattr(main, "problem", None) is problem:
-        script = getattr(main, "__file__", None)
+    if script is None:
+        holders = [m for name, m in list(sys.modules.items())
+                   if isinstance(getattr(m, "__dict__", None), dict) and m.__dict__.get("problem") is problem
+                   and str(getattr(m, "__file__", "") or "").endswith(".py")]
+        holders.sort(key=lambda m: m.__name__ == "__main__")  # the defining module first
+        script = holders[0].__file__ if holders else None
     if script and str(script).endswith(".py"):
         (run_dir / "problem_script.txt").write_text(str(Path(script).resolve()) + "\n")
 

@@ -442,6 +442,16 @@ def test_runs_made_by_python_scripts_are_reported_without_naming_the_script(tmp_
     assert (tmp_path / "run" / "report.html").is_file()
     from pinnlab import load_run  # the recorded script gives the problem back too
     assert load_run(tmp_path / "run").predict([[0.25], [0.5]]).shape == (2, 1)
+    # a driver that imports the problem (and trains at module level) records the problem's
+    # module, which loads without redoing the driver's work
+    (tmp_path / "prob.py").write_text(script.read_text().split("if __name__")[0])
+    (tmp_path / "driver.py").write_text(
+        "from prob import problem\nfrom pinnlab import MLP, solve\nopen('side_effects', 'a').write('x')\n"
+        "solve(problem, steps=2, model=MLP(width=4, depth=1), out='drv', progress=False, report=False)\n")
+    subprocess.run([sys.executable, "driver.py"], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "drv" / "problem_script.txt").read_text().strip() == str((tmp_path / "prob.py").resolve())
+    assert load_run(tmp_path / "drv").predict([[0.5]]).shape == (1, 1)
+    assert (tmp_path / "side_effects").read_text() == "x"
 
 
 def test_a_run_loads_back_for_prediction(tmp_path):
