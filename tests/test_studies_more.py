@@ -191,7 +191,7 @@ def test_inverse_trials_record_learned_parameters_and_two_objectives_a_pareto_fr
     assert "(missing)" not in text and "run directory (no report: pinnlab report RUN_DIR)" in text
 
 
-def test_custom_and_parameter_error_objectives(tmp_path):
+def test_custom_objectives_and_the_learned_parameters_objective(tmp_path):
     """An inverse study can minimize the learned parameters' error, or any function of the
     Result; such studies are not pruned on the L2RE (it is not their objective)."""
     body = ('def k_gap(result):\n    return abs(result.parameters["k"] - 0.5)\n\n'
