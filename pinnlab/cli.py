@@ -131,6 +131,8 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
     from .solve import solve
     settings = settings_from_args(args, settings)
     check_solve_settings(settings, script)
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out '' names no run directory; leave --out out for runs/<problem name>")
     out = Path(args.out) if args.out else Path("runs") / getattr(problem, "name", "run")
     result = solve(problem, out=out, resume=args.resume, overwrite=args.overwrite,
                    report=not args.no_report, progress=False if args.quiet else None, **settings)

@@ -297,7 +297,7 @@ def test_resume_of_a_directory_without_a_checkpoint_writes_nothing(tmp_path):
     solve(problem, steps=2, out=tmp_path / "empty", **TINY)  # a fresh run is not refused
 
 
-def test_load_run_refuses_bad_inputs_by_name_and_takes_a_script(tmp_path):
+def test_load_run_refuses_bad_inputs_by_name_and_takes_a_script(tmp_path, capsys):
     from pinnlab import PinnlabWarning, load_run
     problem, script = _poisson(tmp_path)
     run = tmp_path / "run"
@@ -317,6 +317,14 @@ def test_load_run_refuses_bad_inputs_by_name_and_takes_a_script(tmp_path):
     with pytest.raises(ConfigError, match=r"problem script .*p1d.py \(named in .*problem_script.txt\) does "
                                           r"not exist \(moved or deleted\?\).*load_run\(RUN_DIR, problem\)"):
         load_run(run)
+    # a config.json replaced by another JSON value; --out '' on the command line
+    from pinnlab.cli import main
+    from pinnlab.errors import CheckpointError
+    (run / "config.json").write_text("[]")
+    with pytest.raises(CheckpointError, match=r"config.json holds a JSON list, not the object a run writes"):
+        load_run(run, problem)
+    assert main(["solve", str(tmp_path / "moved.py"), "--out", "", "--steps", "1"]) == 2
+    assert "--out '' names no run directory" in capsys.readouterr().err
 
 
 def test_eval_every_without_a_reference_warns():

@@ -27,7 +27,10 @@ def _read_json(path: Path) -> dict:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, OSError) as exc:
         raise CheckpointError(f"{path} is unreadable ({exc})") from None
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds a JSON {type(data).__name__}, not the object a run writes "
+                              "(the file was replaced or damaged)")
+    return data
 
 
 def _model_spec(spec: Any) -> dict:
