@@ -164,17 +164,23 @@ def safe_child(run_dir: Path, name: str) -> Path:
     return candidate
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _write_temporary(path: Path, write: Any) -> Path:
+    """``write(file)`` into a temporary file beside ``path``, flushed to disk, and its path; a
+    failure (a full disk, a Ctrl-C) leaves no partial temporary file behind."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        tmp.unlink(missing_ok=True)  # no partial temporary file left (a full disk, a Ctrl-C)
+        tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    os.replace(_write_temporary(path, lambda fh: fh.write(data)), path)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -194,18 +200,12 @@ def _clean(obj: Any) -> Any:
 def save_checkpoint(run_dir: Path, state: dict) -> Path:
     """Atomically write ``state`` as the run's checkpoint, keeping the previous one."""
     path = run_dir / CHECKPOINT
-    tmp = run_dir / f".{CHECKPOINT}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException as exc:  # a full disk, a quota, a vanished directory, a second Ctrl-C
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports write failures as RuntimeError
-            raise CheckpointError(f"cannot write the checkpoint {path}: {_reason(exc)}; the previous "
-                                  "checkpoint, if any, is unchanged") from None
-        raise
+        tmp = _write_temporary(path, lambda fh: torch.save(state, fh))
+    except (OSError, RuntimeError) as exc:  # a full disk, a quota, a vanished directory
+        # (torch.save reports write failures as RuntimeError)
+        raise CheckpointError(f"cannot write the checkpoint {path}: {_reason(exc)}; the previous "
+                              "checkpoint, if any, is unchanged") from None
     if path.exists():
         os.replace(path, run_dir / PREVIOUS)
     os.replace(tmp, path)

@@ -292,6 +292,13 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     t_first = None  # end of the first step (compilation and allocation warm-up)
     step = start
     ev = None
+    def keep(step: int) -> None:
+        """Checkpoint this step's state, when the run has a directory (periodically, at a stage's
+        end, and before an interruption, a divergence or a failing callback ends the run)."""
+        if run_dir is not None:
+            save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
+                                                 elapsed0 + time.perf_counter() - t0))
+
     with DeferredInterrupts(run_dir is not None and ddp is None) as interrupts:
         while step < steps:
             want = _stage_dtype(opt, step, dt)
@@ -335,9 +342,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                 history.append(event)
                 _append_history(run_dir, event)
                 if failures >= max_failures:
-                    if run_dir is not None:
-                        save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
-                                                             elapsed0 + time.perf_counter() - t0))
+                    keep(step)
                     kept = ("the last good state is in the checkpoint" if run_dir is not None
                             else "nothing was saved (no run directory, out=, was given)")
                     raise TrainingError(f"training stopped at step {step}: the loss was non-finite "
@@ -376,22 +381,17 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                     try:
                         cb(state)
                     except Exception as exc:  # the user's code: keep the steps trained, name it
-                        if run_dir is not None:
-                            save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
-                                                                 elapsed0 + time.perf_counter() - t0))
+                        keep(step)
                         # its own type goes on (a callback may stop training on purpose: a study's
                         # pruning raises optuna.TrialPruned), with a note of what was kept
                         if callable(getattr(exc, "add_note", None)):
                             exc.add_note("pinnlab: " + _callback_failure(cb, exc, step, steps, run_dir))
                         raise
             at_stage_end = step in getattr(opt, "stage_boundaries", ())
-            if run_dir is not None and step < steps and (
-                    (checkpoint_every and step % checkpoint_every == 0) or at_stage_end):
-                save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
-                                                     elapsed0 + time.perf_counter() - t0))
+            if step < steps and ((checkpoint_every and step % checkpoint_every == 0) or at_stage_end):
+                keep(step)
             if interrupts.pending and step < steps:  # Ctrl-C or SIGTERM: keep this step's state
-                save_checkpoint(run_dir, _checkpoint(step, net, params, opt, smp, wgt, history,
-                                                     elapsed0 + time.perf_counter() - t0))
+                keep(step)
                 raise KeyboardInterrupt(f"interrupted ({interrupts.pending}) at step {step} of {steps}; "
                                         f"the checkpoint of that step is in {run_dir} (continue with "
                                         "resume=True, or pinnlab solve --resume)")
