@@ -317,6 +317,21 @@ def _fingerprint(batches) -> list | None:
     return out
 
 
+def _content_key(batches) -> tuple | None:
+    """The step's points by content (shapes and sums of points and weights), for telling whether
+    an optimizer that stopped would see the same loss again, in this process or after a resume."""
+    if not isinstance(batches, dict):
+        return None
+    out = []
+    for k in sorted(batches, key=str):
+        for a in ("points", "normals", "weights"):
+            v = getattr(batches[k], a, None)
+            if isinstance(v, torch.Tensor):
+                w = v.detach().double()
+                out.append((str(k), a, tuple(v.shape), float(w.sum()), float((w * w).sum())))
+    return tuple(out)
+
+
 def _same(a: list | None, b: list | None) -> bool:
     if a is None or b is None or len(a) != len(b):
         return False
@@ -347,8 +362,11 @@ class LBFGS(Strategy):
     fixed one). The history row of a step shows the loss at its start.
     :attr:`stop_reason` says why the last step ended early (tolerance reached,
     line search failed after a steepest-descent retry, non-finite values rolled
-    back); a stopped optimizer keeps being asked each step and resumes when the
-    loss changes (e.g. after resampling).
+    back). A step after such a stop, with the same parameters, points and learning
+    rate, would fail the same way: it re-evaluates nothing (at most one evaluation
+    for the step's losses), so that a run whose L-BFGS stage converged early runs
+    its remaining steps at almost no cost. The optimizer resumes when the loss
+    changes (e.g. after resampling); running out of ``max_eval`` is not a stop.
     """
 
     name = "lbfgs"
@@ -383,6 +401,7 @@ class LBFGS(Strategy):
         self.stop_reason = None
         self.cache = _EvalCache()
         self.evaluations = 0
+        self._halt = None  # (parameters, points' content key, lr) of a stop a new step would repeat
 
     def _build(self):
         from .lbfgs import LBFGS as _LBFGS
@@ -406,6 +425,11 @@ class LBFGS(Strategy):
                  and type(wgt) is FixedWeights and c.x.dtype == x_now.dtype and torch.equal(c.x, x_now))
         first: list = []
         last: dict = {}
+        lr = self.opt.param_groups[0]["lr"]
+        key = _content_key(batches)
+        halted = (self._halt is not None and type(wgt) is FixedWeights and key is not None
+                  and self._halt[1] == key and self._halt[2] == lr and self._halt[0].dtype == x_now.dtype
+                  and torch.equal(self._halt[0].to(x_now.device), x_now))
 
         def closure():
             if reuse and not first:
@@ -423,8 +447,14 @@ class LBFGS(Strategy):
                         grads=[torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
                                for p in self.params])
             return ev.total
-        self.opt.step(closure)
-        self.stop_reason = getattr(self.opt, "stop_reason", None)
+        if halted:  # the loss is the one the optimizer stopped on: no new line search
+            closure()
+        else:
+            self.opt.step(closure)
+            self.stop_reason = getattr(self.opt, "stop_reason", None)
+            self._halt = ((_flat(self.params).clone(), key, lr) if self.stop_reason is not None
+                          and key is not None and not self.stop_reason.startswith("evaluation budget")
+                          else None)
         c.clear()
         if last and torch.equal(last["x"], _flat(self.params)):
             c.x, c.grads, c.ev, c.batches = last["x"], last["grads"], _detached(last["ev"]), fp
@@ -444,10 +474,13 @@ class LBFGS(Strategy):
 
     def state_dict(self) -> dict:
         return {"opt": None if self.opt is None else self.opt.state_dict(), "lr_factor": self.lr_factor,
-                "dtype": None if self.opt is None else str(self.opt._param_dtype)}
+                "dtype": None if self.opt is None else str(self.opt._param_dtype),
+                "halt": self._halt, "stop_reason": self.stop_reason}
 
     def load_state_dict(self, state: dict) -> None:
         self.cache.clear()
+        self._halt = state.get("halt")  # a resumed run stays stopped where the uninterrupted one did
+        self.stop_reason = state.get("stop_reason")
         self.lr_factor = float(state["lr_factor"])
         if state["opt"] is None:
             self.opt = None

@@ -53,7 +53,8 @@ def _one_thread():
 
 def _solve(opt, steps, **kw):
     kw.setdefault("weighting", "fixed")
-    return solve(PROBLEM, model=MLP(width=6, depth=2), sampler=SAMPLER, optimizer=copy.deepcopy(opt) if isinstance(opt, dict) else opt,
+    kw.setdefault("sampler", SAMPLER)
+    return solve(PROBLEM, model=MLP(width=6, depth=2), optimizer=copy.deepcopy(opt) if isinstance(opt, dict) else opt,
                  steps=steps, device="cpu", log_every=1, progress=False, report=False, **kw)
 
 
@@ -299,3 +300,31 @@ def test_chain_stages_from_the_command_line() -> None:
         cfg.build("optimizer", bad["optimizer"])
     with pytest.raises(ConfigError, match="stages must be a list"):
         cfg.build("optimizer", {"name": "chain", "stages": {"name": "adam"}, "steps": [3]})
+
+
+def test_lbfgs_stopped_on_the_same_loss_stops_evaluating(tmp_path: Path) -> None:
+    """After L-BFGS stops (here: its parameter-change tolerance), a step on the same points would
+    stop the same way; it costs no evaluation and leaves the parameters, also after a resume."""
+    spec = {"name": "lbfgs", "tolerance_change": 1.0}
+    once = cfg.build("optimizer", spec)
+    r1 = _solve(once, 1)
+    assert "change in parameters below tolerance" in once.stop_reason
+    many = cfg.build("optimizer", spec)
+    r8 = _solve(many, 8)
+    assert many.evaluations == once.evaluations and many.stop_reason == once.stop_reason
+    for a, b in zip(r1.model.parameters(), r8.model.parameters()):
+        assert torch.equal(a, b)
+    rows = _losses(r8.history)
+    assert len({v for _, v in rows[1:]}) == 1  # steps 2..8 all start from the stopped point
+    # without the stop rule each step would move on: one more step of a fresh optimizer does
+    moved = _solve(spec, 2, out=tmp_path / "fresh")
+    assert _losses(moved.history)[1][1] == rows[1][1]
+    # resumed mid-way, the run stays stopped exactly as the uninterrupted one
+    _solve(spec, 4, out=tmp_path / "r")
+    resumed = _solve(spec, 8, out=tmp_path / "r", resume=True)
+    assert _losses(resumed.history) == rows
+    for a, b in zip(resumed.model.parameters(), r8.model.parameters()):
+        assert torch.equal(a, b)
+    # other points: the optimizer starts again
+    other = _solve(spec, 8, sampler={**SAMPLER, "resample_every": 3})
+    assert len({v for _, v in _losses(other.history)[1:]}) > 1
