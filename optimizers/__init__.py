@@ -4,7 +4,8 @@
 * :class:`LBFGS` -- limited-memory BFGS with strong-Wolfe line search and explicit stop reasons.
 * :class:`BFGS` -- dense BFGS / self-scaled BFGS / self-scaled Broyden finishing stage.
 * :mod:`.strategies` -- how ``solve`` drives them (registered names ``adam``, ``multiadam``,
-  ``lbfgs``, ``bfgs``; :mod:`.chain` adds ``chain``, ``adam+lbfgs``, ``adam+lbfgs+bfgs``).
+  ``lbfgs``, ``bfgs``; :mod:`.chain` adds ``auto``, the default, ``chain``, ``adam+lbfgs``,
+  ``adam+lbfgs+bfgs``).
 * :mod:`.balancing` -- adaptive loss weightings ``lra``, ``gradnorm``, ``ntk`` (exported as
   ``WEIGHTINGS`` for :func:`pinnlab.weighting.all_weightings`).
 """

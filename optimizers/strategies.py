@@ -12,6 +12,9 @@ The protocol (duck-typed; subclass :class:`Strategy` for the defaults):
     L-BFGS) and returns the evaluation its update started from.
 ``scale_lr(factor)``
     used after a non-finite loss to shrink the step.
+``plan(steps, sampler, weighting, distributed)`` (optional)
+    called by ``solve`` before ``setup`` with the run's length and strategies, for
+    optimizers whose stages follow them (``auto``).
 ``state_dict()`` / ``load_state_dict(state)``.
 
 Learning-rate schedules are pure functions of the step, so a resumed run has
@@ -534,7 +537,7 @@ class BFGS(LBFGS):
 # ----------------------------------------------------------------------------- chains
 
 
-from .chain import AdamLBFGS, AdamLBFGSBFGS, Chain  # noqa: E402  (they build on the classes above)
+from .chain import AdamLBFGS, AdamLBFGSBFGS, Auto, Chain  # noqa: E402  (they build on the classes above)
 
-STRATEGIES: dict[str, type] = {"adam": Adam, "multiadam": MultiAdam, "lbfgs": LBFGS, "bfgs": BFGS,
+STRATEGIES: dict[str, type] = {"auto": Auto, "adam": Adam, "multiadam": MultiAdam, "lbfgs": LBFGS, "bfgs": BFGS,
                                "chain": Chain, "adam+lbfgs": AdamLBFGS, "adam+lbfgs+bfgs": AdamLBFGSBFGS}

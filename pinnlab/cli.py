@@ -149,9 +149,13 @@ def run_solve(problem: Any, settings: dict, args: argparse.Namespace, script: st
         print(f"L2RE: {m['l2re']:.3e}  ({fields})")
     for k, v in m.get("parameters", {}).items():
         print(f"parameter {k} = {v:.6g}")
+    if m.get("optimizer_note"):
+        print(f"optimizer: {m['optimizer_note']}")
     if m.get("loss_fall_last_fifth", 0) > LATE_FALL:
+        first_order = (result.config.get("optimizer") or {}).get("name") in ("adam", "multiadam")
         print(f"the loss still fell {m['loss_fall_last_fifth']:.1f}x over the last fifth of the steps: "
-              "training had not converged (more steps, or a chain such as adam+lbfgs, may help)")
+              "training had not converged (more steps"
+              + (", or the default optimizer auto (Adam, then L-BFGS)," if first_order else "") + " may help)")
     return 0
 
 

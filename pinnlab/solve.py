@@ -139,7 +139,7 @@ def _build_model(spec: Any, problem: Problem) -> torch.nn.Module:
 
 
 def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: Any = "uniform",
-          optimizer: Any = "adam", weighting: Any = "fixed", steps: int | None = None,
+          optimizer: Any = "auto", weighting: Any = "fixed", steps: int | None = None,
           device: str = "auto", dtype: str = "float32", seed: int = 0, engine: str = "auto",
           callbacks: Sequence[Callable[[TrainState], None]] = (), out: str | Path | None = None,
           resume: bool = False, log_every: int = 100, eval_every: int = 0,
@@ -149,8 +149,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     """Train a physics-informed model of ``problem`` and evaluate it.
 
     ``model``, ``sampler``, ``optimizer`` and ``weighting`` are strategy objects,
-    registry names (``"r3"``) or ``{"name": ..., **settings}`` dicts. ``steps``
-    defaults to the optimizer's schedule length (or 1000). ``out`` names a run
+    registry names (``"r3"``) or ``{"name": ..., **settings}`` dicts. The default optimizer
+    ``"auto"`` runs Adam for the first half of the steps, then L-BFGS (Adam alone when the points or
+    weights move). ``steps`` defaults to the optimizer's schedule length (or 1000). ``out`` names a run
     directory (config, history, metrics, checkpoint, report); ``resume=True``
     continues from its newest intact checkpoint with identical optimizer,
     sampler and random state; a directory that holds another run is refused unless
@@ -230,6 +231,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         ddp.attach(trainable)
     if "total_steps" in cfg.fields_of(type(opt)) and not opt.total_steps:
         opt.total_steps = steps
+    if callable(getattr(opt, "plan", None)):  # strategies whose stages follow the run (auto)
+        opt.plan(steps=steps, sampler=smp, weighting=wgt, distributed=ddp is not None)
     opt.setup(trainable)
     if callable(getattr(wgt, "bind", None)):
         wgt.bind(trainable)
@@ -263,6 +266,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         params.to(dtype=dt)
         smp.to(dev, dt)
         _restore(state, net, params, opt, smp, wgt)
+        config["optimizer"] = cfg.describe(opt)  # a resumed auto optimizer keeps its first split
         start, history, elapsed0 = int(state["step"]), list(state["history"]), float(state["elapsed"])
         if start > steps:
             raise ConfigError(f"resume: the checkpoint in {run_dir} is at step {start}, beyond steps={steps}; "
@@ -420,6 +424,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
             for s, v in problem.parameter_reference.items() if str(s) in params.values()}
     if hasattr(opt, "stop_reason") and getattr(opt, "stop_reason", None):
         metrics["optimizer_stop_reason"] = opt.stop_reason
+    if getattr(opt, "plan_note", None):
+        metrics["optimizer_note"] = opt.plan_note
     result = Result(net, problem, compiled, history, metrics, params.values(), config, run_dir, dev, dt)
     if run_dir is not None:
         _write_final(run_dir, result, _checkpoint(steps, net, params, opt, smp, wgt, history, wall), report)
@@ -492,7 +498,7 @@ def _compile_mode(value) -> str | None:
 
 #: settings a resumed run may change (how long, where and how it runs, not what it trains)
 _RESUMABLE = {"steps", "device", "log_every", "eval_every", "checkpoint_every", "compile",
-              "total_steps"}
+              "total_steps", "start_step"}  # (a stage's first step follows the stage lengths)
 
 
 def _flat(obj: Any, prefix: str = "") -> dict:
@@ -500,6 +506,11 @@ def _flat(obj: Any, prefix: str = "") -> dict:
         out = {}
         for k, v in obj.items():
             out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    if isinstance(obj, list) and obj and all(isinstance(v, dict) for v in obj):  # a chain's stages
+        out = {f"{prefix}{i}": None for i in range(len(obj))}  # (a change in their number shows)
+        for i, v in enumerate(obj):
+            out.update(_flat(v, f"{prefix}{i}."))
         return out
     return {prefix[:-1]: obj}
 
@@ -519,6 +530,12 @@ def _check_resume_config(run_dir: Path, config: dict) -> None:
     diffs = [k for k in sorted(set(a) | set(b))
              if k.split(".")[0] not in _RESUMABLE and k.split(".")[-1] not in _RESUMABLE
              and k in a and a.get(k) != b.get(k)]
+    # another strategy: its name, not every setting the two do not share
+    renamed = {k[:-len(".name")] for k in diffs if k.endswith(".name") and "." not in k[:-len(".name")]}
+    diffs = [k for k in diffs if k.split(".")[0] not in renamed] + sorted(renamed)
+    a.update({k: a[k + ".name"] for k in renamed})
+    b.update({k: b.get(k + ".name") for k in renamed})
+    diffs.sort()
     if diffs:
         shown = "; ".join(f"{k}: {a.get(k)!r} in the run, {b.get(k)!r} now" for k in diffs[:6])
         raise ConfigError(f"resume: {run_dir} was trained with other settings ({shown}"

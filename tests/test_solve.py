@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -77,7 +78,10 @@ def test_same_seed_same_history_and_run_directory(tmp_path):
 
 @pytest.mark.parametrize("sampler", ["uniform", "resample"])
 def test_resume_reproduces_uninterrupted_history(tmp_path, sampler):
-    kw = dict(SMALL, sampler=dict(SMALL["sampler"], name=sampler, **({"resample_every": 7} if sampler == "resample" else {})))
+    # Adam: a 20-step run continued to 40 is then the 40-step run (the default optimizer, auto, splits
+    # each run by its length; its resumes are tested in test_strategies.py)
+    kw = dict(SMALL, sampler=dict(SMALL["sampler"], name=sampler, **({"resample_every": 7} if sampler == "resample" else {})),
+              optimizer="adam")
     full = solve(heat(), steps=40, out=tmp_path / "full", log_every=1, checkpoint_every=20, **kw)
     solve(heat(), steps=20, out=tmp_path / "part", log_every=1, checkpoint_every=20, **kw)
     seen = []  # metrics.json of the first segment is gone while the resumed run trains
@@ -96,13 +100,14 @@ def test_a_run_directory_is_never_silently_replaced(tmp_path):
     files (a stale population or previous checkpoint would leak into the new run)."""
     solve(heat(), steps=4, out=tmp_path, sampler=dict(SMALL["sampler"], name="r3", every=2),
           log_every=1, **{k: v for k, v in SMALL.items() if k != "sampler"})
+    adam = dict(SMALL, optimizer="adam")  # one checkpoint per run (auto also writes one between its stages)
     assert (tmp_path / "population").is_dir()
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match=r"already holds a run \(config.json, history.jsonl.*resume=True.*"
                                           r"overwrite=True"):
-        solve(heat(), steps=3, out=tmp_path, **SMALL)
+        solve(heat(), steps=3, out=tmp_path, **adam)
     assert len(read_history(tmp_path)) == 4  # untouched
-    res = solve(heat(), steps=3, out=tmp_path, overwrite=True, **SMALL)
+    res = solve(heat(), steps=3, out=tmp_path, overwrite=True, **adam)
     assert res.metrics["steps"] == 3 and not (tmp_path / "population").exists()
     assert not (tmp_path / "checkpoint.prev.pt").exists() and (tmp_path / "notes.txt").exists()
     with pytest.raises(ConfigError, match="resume and overwrite exclude each other"):
@@ -149,20 +154,25 @@ def test_resume_falls_back_to_previous_checkpoint_when_current_is_corrupt(tmp_pa
 
 def test_resume_refuses_another_problem_or_other_settings(tmp_path):
     solve(heat(), steps=10, out=tmp_path, checkpoint_every=5, **SMALL)
+    with pytest.raises(ConfigError, match=r"other settings \(optimizer: 'auto' in the run, 'adam' now\)"):
+        solve(heat(), steps=20, out=tmp_path, resume=True, optimizer="adam", **SMALL)
+    shutil.rmtree(tmp_path)
+    adam = dict(SMALL, optimizer="adam")
+    solve(heat(), steps=10, out=tmp_path, checkpoint_every=5, **adam)
     x, t = sp.symbols("x t")
     u = sp.Function("u")(x, t)
     faster = Problem([sp.Eq(u.diff(t), 0.5 * u.diff(x, 2))], [Initial(u, sp.sin(sp.pi * x)), Dirichlet(u, 0)],
                      domain=Interval(0, 1) * TimeInterval(0, 1), name="heat")
     with pytest.raises(ConfigError, match=r"other settings \(problem_signature: "):
-        solve(faster, steps=20, out=tmp_path, resume=True, **SMALL)
+        solve(faster, steps=20, out=tmp_path, resume=True, **adam)
     with pytest.raises(ConfigError, match=r"optimizer.lr: 0.001 in the run, 0.1 now; seed: 0 in the run, 7 now"):
         solve(heat(), steps=20, out=tmp_path, resume=True, seed=7, optimizer={"name": "adam", "lr": 0.1},
               **SMALL)
     with pytest.raises(ConfigError, match="nothing to resume: the run directory .*elsewhere does not exist"):
-        solve(heat(), steps=20, out=tmp_path / "elsewhere", resume=True, **SMALL)
+        solve(heat(), steps=20, out=tmp_path / "elsewhere", resume=True, **adam)
     assert not (tmp_path / "elsewhere").exists()
     # steps, device, logging and compile may change
-    res = solve(heat(), steps=20, out=tmp_path, resume=True, log_every=3, device="cpu", **SMALL)
+    res = solve(heat(), steps=20, out=tmp_path, resume=True, log_every=3, device="cpu", **adam)
     assert res.metrics["steps"] == 20
 
 

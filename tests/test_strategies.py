@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import warnings
 from pathlib import Path
@@ -30,6 +31,7 @@ SAMPLER = dict(name="uniform", n_interior=48, n_boundary=12, n_initial=12)
 
 #: A short spec of every registered optimizer strategy (chains with short stages).
 SPECS = {
+    "auto": {"name": "auto", "lr": 1e-2},
     "adam": {"name": "adam", "lr": 1e-2},
     "multiadam": {"name": "multiadam", "lr": 1e-2},
     "lbfgs": {"name": "lbfgs"},
@@ -78,12 +80,25 @@ def test_strategy_contract(name: str, tmp_path: Path) -> None:
     # state_dict round trip through torch.save/load (what a checkpoint does)
     opt = cfg.build("optimizer", copy.deepcopy(spec))
     params = [torch.nn.Parameter(torch.randn(3, dtype=torch.float64))]
+    if callable(getattr(opt, "plan", None)):  # stages that follow the run's length (auto)
+        opt.plan(steps=2 * n)
     opt.setup(params)
     state = copy.deepcopy(opt.state_dict())
     opt.load_state_dict(state)
     # resume gives identical steps
     out = tmp_path / "run"
-    _solve(spec, n, out=out)
+    if callable(getattr(opt, "plan", None)):
+        # its stages follow the run's length: a run planned for 2n steps, stopped after n
+        class Stop(Exception):
+            pass
+
+        def stop(state):
+            if state.step == n:
+                raise Stop
+        with pytest.raises(Stop):
+            _solve(spec, 2 * n, out=out, callbacks=[stop])
+    else:
+        _solve(spec, n, out=out)
     resumed = _solve(spec, 2 * n, out=out, resume=True)
     assert _losses(resumed.history) == _losses(full.history)
     assert resumed.dtype == full.dtype
@@ -302,6 +317,49 @@ def test_chain_stages_from_the_command_line() -> None:
         cfg.build("optimizer", {"name": "chain", "stages": {"name": "adam"}, "steps": [3]})
 
 
+def _stages(res) -> list:
+    opt = res.config["optimizer"]
+    return [(st["name"], n) for st, n in zip(opt["stages"], opt["steps"])]
+
+
+def test_auto_is_the_default_and_splits_the_run() -> None:
+    """solve's default optimizer: Adam, then L-BFGS for the last half of the steps (lbfgs_fraction)."""
+    res = solve(PROBLEM, model=MLP(width=6, depth=2), sampler=SAMPLER, steps=8, device="cpu",
+                progress=False, report=False)
+    assert res.config["optimizer"]["name"] == "auto" and _stages(res) == [("adam", 4), ("lbfgs", 4)]
+    quarter = _solve({"name": "auto", "lbfgs_fraction": 0.25}, 8)
+    assert _stages(quarter) == [("adam", 6), ("lbfgs", 2)]
+    assert "optimizer_note" not in quarter.metrics
+    # the same steps as the explicit chain
+    chain = _solve({"name": "chain", "stages": [{"name": "adam", "steps": 6}, {"name": "lbfgs", "steps": 2}]}, 8)
+    assert _losses(quarter.history) == _losses(chain.history)
+    with pytest.raises(ConfigError, match="optimizer auto: lbfgs_fraction must lie in"):
+        _solve({"name": "auto", "lbfgs_fraction": 1.5}, 8)
+    with pytest.raises(ConfigError, match="set up by solve"):
+        cfg.build("optimizer", "auto").setup([torch.nn.Parameter(torch.zeros(2))])
+
+
+@pytest.mark.parametrize("setting,why", [
+    (dict(sampler={**SAMPLER, "resample_every": 2}), "the uniform sampler moves the points"),
+    (dict(sampler={**SAMPLER, "name": "r3"}), "the r3 sampler moves the points"),
+    (dict(weighting="causal"), "the causal weighting changes the loss"),
+])
+def test_auto_runs_adam_alone_when_the_loss_moves(setting, why) -> None:
+    """L-BFGS needs the same loss from step to step: with moving points or weights auto is Adam."""
+    res = _solve("auto", 6, **setting)
+    assert _stages(res) == [("adam", 6)]
+    assert why in res.metrics["optimizer_note"] and "L-BFGS needs a fixed loss" in res.metrics["optimizer_note"]
+
+
+def test_auto_resumed_with_more_steps_keeps_its_split(tmp_path: Path) -> None:
+    """A resumed run keeps the split it started with: more steps run the L-BFGS stage on."""
+    _solve("auto", 6, out=tmp_path / "r")
+    longer = _solve("auto", 10, out=tmp_path / "r", resume=True)
+    assert _stages(longer) == [("adam", 3), ("lbfgs", 3)]
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["optimizer"]["steps"] == [3, 3]
+    assert [s for s, _ in _losses(longer.history)] == list(range(1, 11))
+
+
 def test_lbfgs_stopped_on_the_same_loss_stops_evaluating(tmp_path: Path) -> None:
     """After L-BFGS stops (here: its parameter-change tolerance), a step on the same points would
     stop the same way; it costs no evaluation and leaves the parameters, also after a resume."""
@@ -328,3 +386,16 @@ def test_lbfgs_stopped_on_the_same_loss_stops_evaluating(tmp_path: Path) -> None
     # other points: the optimizer starts again
     other = _solve(spec, 8, sampler={**SAMPLER, "resample_every": 3})
     assert len({v for _, v in _losses(other.history)[1:]}) > 1
+
+
+def test_default_optimizer_solves_poisson_where_adam_alone_has_not_started() -> None:
+    """The solver against the exact solution: -u'' = pi^2 sin(pi x), u(0) = u(1) = 0, 300 steps of a
+    small MLP. Adam alone (lr 1e-3) is still far off; auto's L-BFGS half converges."""
+    xx = sp.Symbol("x")
+    v = sp.Function("u")(xx)
+    problem = Problem([sp.Eq(-v.diff(xx, 2), sp.pi ** 2 * sp.sin(sp.pi * xx))], [Dirichlet(v, 0)],
+                      domain=Interval(0, 1), reference=sp.sin(sp.pi * xx), name="poisson1d")
+    kw = dict(steps=300, model=MLP(width=16, depth=2), sampler={"n_interior": 64}, device="cpu",
+              progress=False, report=False)
+    auto, adam = solve(problem, **kw), solve(problem, optimizer="adam", **kw)
+    assert auto.metrics["l2re"] < 2e-3 and adam.metrics["l2re"] > 0.1
