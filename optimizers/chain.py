@@ -86,13 +86,17 @@ class Chain:
                               f"{len(self.stages)} stages and steps={self.steps}")
         if any(n < 0 for n in self.steps):
             raise ConfigError(f"optimizer chain: stage lengths must be >= 0, got {self.steps}")
-        start = 0
+        self._place_stages()
         for stage, n in zip(self.stages, self.steps):
-            stage.start_step = start
             if not getattr(stage, "total_steps", 0):
                 stage.total_steps = int(n)
             stage.setup(params)
-            start += int(n)
+
+    def _place_stages(self) -> None:
+        """Each stage's first solve step, and the steps where stages end, from the stage lengths."""
+        start = 0
+        for stage, n in zip(self.stages, self.steps):
+            stage.start_step, start = start, start + int(n)
         self.bounds = [sum(self.steps[:i + 1]) for i in range(len(self.steps))]
 
     def planned_steps(self) -> int:
@@ -188,9 +192,9 @@ class Auto(Chain):
     """The default optimizer: Adam, then L-BFGS for the last ``lbfgs_fraction`` of the run's steps.
 
     The stage lengths follow ``solve``'s ``steps`` (1000 by default: 500 Adam steps, then 500
-    L-BFGS iterations). Adam finds the basin, L-BFGS converges in it: on pinnlab's classic
-    problems at the default budget this left the L2RE 5-200x below Adam alone in about the same
-    wall time (heat 1.4e-2 -> 7e-5, 2D Poisson 0.13 -> 5e-3; the figures are in the README).
+    L-BFGS iterations). Adam finds the basin, L-BFGS converges in it: on eleven classic problems
+    at the default budget the L2RE was 2-190x below Adam alone's, in 0.45-1.4x the wall time
+    (heat 1.4e-2 -> 7e-5, 2D Poisson 0.13 -> 5e-3; ``benchmarks/defaults.py``, README).
 
     L-BFGS needs the same loss from step to step, so ``auto`` runs Adam for the whole run when
     the points move (an adaptive sampler, or ``resample_every``), when the weighting is not the
@@ -249,8 +253,5 @@ class Auto(Chain):
         if saved is not None and len(saved) == len(self.stages) and list(saved) != self.steps:
             # a resumed run keeps its split: with more steps its last stage runs on
             self.steps = [int(n) for n in saved]
-            start = 0
-            for stage, n in zip(self.stages, self.steps):
-                stage.start_step, start = start, start + n
-            self.bounds = [sum(self.steps[:i + 1]) for i in range(len(self.steps))]
+            self._place_stages()
         super().load_state_dict(state)

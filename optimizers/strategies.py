@@ -418,7 +418,7 @@ class LBFGS(Strategy):
 
     def step(self, evaluate: Callable, step: int):
         self._ensure()
-        self.opt.param_groups[0]["lr"] = self.lr_at(step)
+        self.opt.param_groups[0]["lr"] = lr = self.lr_at(step)
         batches, wgt = self.cache.context(evaluate)
         from pinnlab.weighting import FixedWeights
         x_now = _flat(self.params)
@@ -428,7 +428,6 @@ class LBFGS(Strategy):
                  and type(wgt) is FixedWeights and c.x.dtype == x_now.dtype and torch.equal(c.x, x_now))
         first: list = []
         last: dict = {}
-        lr = self.opt.param_groups[0]["lr"]
         key = _content_key(batches)
         halted = (self._halt is not None and type(wgt) is FixedWeights and key is not None
                   and self._halt[1] == key and self._halt[2] == lr and self._halt[0].dtype == x_now.dtype

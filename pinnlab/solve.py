@@ -532,10 +532,9 @@ def _check_resume_config(run_dir: Path, config: dict) -> None:
              and k in a and a.get(k) != b.get(k)]
     # another strategy: its name, not every setting the two do not share
     renamed = {k[:-len(".name")] for k in diffs if k.endswith(".name") and "." not in k[:-len(".name")]}
-    diffs = [k for k in diffs if k.split(".")[0] not in renamed] + sorted(renamed)
+    diffs = sorted([k for k in diffs if k.split(".")[0] not in renamed] + list(renamed))
     a.update({k: a[k + ".name"] for k in renamed})
     b.update({k: b.get(k + ".name") for k in renamed})
-    diffs.sort()
     if diffs:
         shown = "; ".join(f"{k}: {a.get(k)!r} in the run, {b.get(k)!r} now" for k in diffs[:6])
         raise ConfigError(f"resume: {run_dir} was trained with other settings ({shown}"
