@@ -151,6 +151,14 @@ class Chain:
         return [sum(self.steps[:i + 1]) for i in range(len(self.steps) - 1)]
 
 
+def _refuse_stage_settings(opt) -> None:
+    """A preset chain's stages are its own: ``stages`` / ``steps`` given to it would be ignored."""
+    if opt.stages or opt.steps:
+        raise ConfigError(f"its stages are fixed (set their lengths with its own "
+                          f"settings, e.g. {'lbfgs_fraction' if opt.name == 'auto' else 'adam_steps'}); "
+                          "for other stages use {'name': 'chain', 'stages': [...], 'steps': [...]}")
+
+
 @dataclass
 class AdamLBFGS(Chain):
     """The common schedule: ``adam_steps`` of Adam, then ``lbfgs_steps`` L-BFGS iterations."""
@@ -166,6 +174,7 @@ class AdamLBFGS(Chain):
     history_size: int = 50
 
     def _resolve(self) -> None:
+        _refuse_stage_settings(self)
         self.stages = [Adam(lr=self.lr, schedule=self.schedule, decay_rate=self.decay_rate,
                             decay_steps=self.decay_steps, warmup=self.warmup),
                        LBFGS(history_size=self.history_size)]
@@ -208,9 +217,13 @@ class Auto(Chain):
     lbfgs_fraction: float = 0.5
     history_size: int = 50
 
+    def __post_init__(self) -> None:
+        _refuse_stage_settings(self)
+        super().__post_init__()
+
     def _resolve(self) -> None:
         if not (0.0 <= self.lbfgs_fraction <= 1.0):
-            raise ConfigError(f"optimizer auto: lbfgs_fraction must lie in [0, 1] (the share of the steps "
+            raise ConfigError(f"lbfgs_fraction must lie in [0, 1] (the share of the steps "
                               f"run by L-BFGS), got {self.lbfgs_fraction!r}")
         self.stages = [Adam(lr=self.lr), LBFGS(history_size=self.history_size)]
         self.steps = []
@@ -235,7 +248,7 @@ class Auto(Chain):
             self.plan_note = f"Adam for all steps: {why}, and L-BFGS needs a fixed loss"
             self.stages, self.steps = self.stages[:1], [steps]
             return
-        n_lbfgs = int(round(steps * self.lbfgs_fraction))
+        n_lbfgs = int(steps * self.lbfgs_fraction + 0.5)  # half up: 5 steps are 2 + 3
         self.steps = [steps - n_lbfgs, n_lbfgs]
 
     def setup(self, params: list) -> None:
@@ -250,8 +263,12 @@ class Auto(Chain):
 
     def load_state_dict(self, state: dict) -> None:
         saved = state.get("steps")
-        if saved is not None and len(saved) == len(self.stages) and list(saved) != self.steps:
-            # a resumed run keeps its split: with more steps its last stage runs on
+        if saved is not None and list(saved) != self.steps and 1 <= len(saved) <= len(self.stages):
+            # a resumed run keeps its split (with more steps its last stage runs on), and its plan:
+            # a run trained Adam-only (under torchrun) stays Adam-only in one process
+            if len(saved) < len(self.stages):
+                self.stages = self.stages[:len(saved)]
+                self.plan_note = self.plan_note or "Adam for all steps, as in the run this resumes"
             self.steps = [int(n) for n in saved]
             self._place_stages()
         super().load_state_dict(state)

@@ -335,6 +335,17 @@ def _content_key(batches) -> tuple | None:
     return tuple(out)
 
 
+def _repeats(reason: str | None, before: torch.Tensor, after: torch.Tensor) -> bool:
+    """Whether a quasi-Newton stop would happen again on the same loss: a tolerance reached, or a
+    line search that failed from where the step started (not a roll-back from non-finite values,
+    after which the next step starts along steepest descent elsewhere, nor a spent budget)."""
+    if reason is None:
+        return False
+    if "tolerance" in reason and not reason.startswith("evaluation budget"):
+        return True
+    return reason.startswith("line search failed") and torch.equal(before, after)
+
+
 def _same(a: list | None, b: list | None) -> bool:
     if a is None or b is None or len(a) != len(b):
         return False
@@ -454,9 +465,8 @@ class LBFGS(Strategy):
         else:
             self.opt.step(closure)
             self.stop_reason = getattr(self.opt, "stop_reason", None)
-            self._halt = ((_flat(self.params).clone(), key, lr) if self.stop_reason is not None
-                          and key is not None and not self.stop_reason.startswith("evaluation budget")
-                          else None)
+            self._halt = ((_flat(self.params).clone(), key, lr) if key is not None
+                          and _repeats(self.stop_reason, x_now, _flat(self.params)) else None)
         c.clear()
         if last and torch.equal(last["x"], _flat(self.params)):
             c.x, c.grads, c.ev, c.batches = last["x"], last["grads"], _detached(last["ev"]), fp

@@ -231,6 +231,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         ddp.attach(trainable)
     if "total_steps" in cfg.fields_of(type(opt)) and not opt.total_steps:
         opt.total_steps = steps
+    if not any(p.requires_grad for p in trainable):
+        raise ConfigError(f"nothing to train: the model {type(net).__name__} has no trainable parameter "
+                          "and the problem no learnable constant")
     if callable(getattr(opt, "plan", None)):  # strategies whose stages follow the run (auto)
         opt.plan(steps=steps, sampler=smp, weighting=wgt, distributed=ddp is not None)
     opt.setup(trainable)
@@ -267,6 +270,8 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
         smp.to(dev, dt)
         _restore(state, net, params, opt, smp, wgt)
         config["optimizer"] = cfg.describe(opt)  # a resumed auto optimizer keeps its first split
+        if callable(getattr(opt, "plan", None)) and steps < sum(opt.steps):
+            _check_chain_length(opt, sum(opt.steps), steps)  # the stages its split now never reaches
         start, history, elapsed0 = int(state["step"]), list(state["history"]), float(state["elapsed"])
         if start > steps:
             raise ConfigError(f"resume: the checkpoint in {run_dir} is at step {start}, beyond steps={steps}; "

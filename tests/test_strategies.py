@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -333,7 +334,7 @@ def test_auto_is_the_default_and_splits_the_run() -> None:
     # the same steps as the explicit chain
     chain = _solve({"name": "chain", "stages": [{"name": "adam", "steps": 6}, {"name": "lbfgs", "steps": 2}]}, 8)
     assert _losses(quarter.history) == _losses(chain.history)
-    with pytest.raises(ConfigError, match="optimizer auto: lbfgs_fraction must lie in"):
+    with pytest.raises(ConfigError, match="^optimizer 'auto': lbfgs_fraction must lie in"):
         _solve({"name": "auto", "lbfgs_fraction": 1.5}, 8)
     with pytest.raises(ConfigError, match="set up by solve"):
         cfg.build("optimizer", "auto").setup([torch.nn.Parameter(torch.zeros(2))])
@@ -399,3 +400,70 @@ def test_default_optimizer_solves_poisson_where_adam_alone_has_not_started() -> 
               progress=False, report=False)
     auto, adam = solve(problem, **kw), solve(problem, optimizer="adam", **kw)
     assert auto.metrics["l2re"] < 2e-3 and adam.metrics["l2re"] > 0.1
+
+
+def test_lbfgs_goes_on_after_rolling_back_from_a_non_finite_trial_point() -> None:
+    """A roll-back from a non-finite line-search trial is not a stop to repeat: the next step
+    starts along steepest descent (it had frozen L-BFGS for the rest of the run)."""
+    from optimizers.strategies import _repeats
+    x0, x1 = torch.zeros(3), torch.ones(3)
+    assert not _repeats("non-finite loss; rolled back to best state", x0, x0)
+    assert not _repeats("evaluation budget max_eval=25 used up", x0, x1)
+    assert _repeats("line search failed (bracket collapsed) even along steepest descent; rolled back to "
+                    "best state", x0, x0)
+    assert not _repeats("line search failed (bracket collapsed) even along steepest descent; rolled back "
+                        "to best state", x0, x1)  # it had moved within the step: start again from there
+    assert _repeats("gradient tolerance reached", x0, x1)
+    assert _repeats("change in parameters below tolerance", x0, x1)
+
+
+def test_auto_and_adam_lbfgs_refuse_stage_settings_they_would_ignore() -> None:
+    for spec in ({"name": "auto", "stages": ["adam"], "steps": [5]}, {"name": "auto", "steps": [10, 10]},
+                 {"name": "adam+lbfgs", "stages": ["adam", "bfgs"]}):
+        with pytest.raises(ConfigError, match=f"^optimizer {re.escape(repr(spec['name']))}: its stages are fixed"):
+            cfg.build("optimizer", spec)
+    odd = _solve("auto", 5)
+    assert _stages(odd) == [("adam", 2), ("lbfgs", 3)]  # half up
+
+
+def test_auto_resumed_with_fewer_steps_than_its_adam_half_warns(tmp_path: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop(state):
+        if state.step == 3:
+            raise Stop
+    with pytest.raises(Stop):
+        _solve("auto", 20, out=tmp_path / "r", callbacks=[stop])
+    with pytest.warns(UserWarning, match=r"steps=6\) is shorter than the optimizer chain 'auto' \(adam 10 "
+                                         r"\+ lbfgs 10 = 20 steps\): stage\(s\) lbfgs never run"):
+        _solve("auto", 6, out=tmp_path / "r", resume=True)
+
+
+def test_auto_resumes_an_adam_only_plan_as_adam_only(tmp_path: Path) -> None:
+    """A run planned Adam-only (here by hand, as torchrun does) resumes in one process as Adam-only
+    (the checkpoint's one stage had been refused as 'chain has 2 stages, state has 1')."""
+    opt = cfg.build("optimizer", "auto")
+    opt.plan(steps=6, distributed=True)
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    opt.setup(params)
+    state = copy.deepcopy(opt.state_dict())
+    fresh = cfg.build("optimizer", "auto")
+    fresh.plan(steps=6)
+    fresh.setup([torch.nn.Parameter(torch.zeros(3))])
+    fresh.load_state_dict(state)
+    assert [s.name for s in fresh.stages] == ["adam"] and fresh.steps == [6]
+    assert "as in the run this resumes" in fresh.plan_note
+
+
+def test_a_model_with_nothing_to_train_is_refused_clearly() -> None:
+    class Frozen(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 1)
+            self.lin.requires_grad_(False)
+
+        def forward(self, z):
+            return self.lin(z)
+    with pytest.raises(ConfigError, match="nothing to train: the model Frozen has no trainable parameter"):
+        solve(PROBLEM, model=Frozen(), steps=2, device="cpu", progress=False, report=False)
