@@ -389,6 +389,9 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
                 for cb in callbacks:
                     try:
                         cb(state)
+                    except KeyboardInterrupt:  # Ctrl-C inside the callback: the steps trained stay
+                        keep(step)
+                        raise
                     except Exception as exc:  # the user's code: keep the steps trained, name it
                         keep(step)
                         # its own type goes on (a callback may stop training on purpose: a study's

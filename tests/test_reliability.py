@@ -233,6 +233,22 @@ def test_a_failing_callback_is_named_and_keeps_the_steps_trained(tmp_path):
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
 
 
+def test_ctrl_c_inside_a_callback_keeps_the_steps_trained(tmp_path):
+    """A KeyboardInterrupt raised in a callback (Ctrl-C while it runs) checkpoints the step first,
+    like any callback failure: the run resumes to the uninterrupted history."""
+    problem, _ = _poisson(tmp_path)
+    full = solve(problem, steps=20, **TINY)
+
+    def watch(state):
+        if state.step == 10:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        solve(problem, steps=20, out=tmp_path / "run", callbacks=[watch], **TINY)
+    assert load_latest(tmp_path / "run")[0]["step"] == 10
+    resumed = solve(problem, steps=20, out=tmp_path / "run", resume=True, **TINY)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+
+
 def test_predict_takes_tensors_that_require_grad(tmp_path):
     problem, _ = _poisson(tmp_path)
     res = solve(problem, steps=2, **TINY)

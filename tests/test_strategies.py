@@ -350,6 +350,8 @@ def test_auto_runs_adam_alone_when_the_loss_moves(setting, why) -> None:
     res = _solve("auto", 6, **setting)
     assert _stages(res) == [("adam", 6)]
     assert why in res.metrics["optimizer_note"] and "L-BFGS needs a fixed loss" in res.metrics["optimizer_note"]
+    from pinnlab.report.run import summary_rows
+    assert ("optimizer", res.metrics["optimizer_note"]) in summary_rows(res)  # the report says it too
 
 
 def test_auto_resumed_with_more_steps_keeps_its_split(tmp_path: Path) -> None:

@@ -97,6 +97,8 @@ def summary_rows(result: Any) -> list[tuple[str, Any]]:
         rows.insert(0, ("status", m["status"]))
     if m.get("optimizer_stop_reason"):
         rows.append(("optimizer stop", m["optimizer_stop_reason"]))
+    if m.get("optimizer_note"):  # why the default optimizer ran Adam alone
+        rows.append(("optimizer", m["optimizer_note"]))
     return rows
 
 
