@@ -237,13 +237,16 @@ class Auto(Chain):
         from pinnlab.weighting import FixedWeights
         self._resolve()  # fresh stages: an instance passed to a second solve starts over
         why = None
-        if getattr(sampler, "adaptive", False) or getattr(sampler, "resample_every", 0):
+        steps = int(steps)
+        every = getattr(sampler, "resample_every", 0) or 0
+        if getattr(sampler, "adaptive", False) or 0 < every < steps:
             why = f"the {getattr(sampler, 'name', 'sampler')} sampler moves the points"
-        elif weighting is not None and type(weighting) is not FixedWeights:
+        elif weighting is not None and not (isinstance(weighting, FixedWeights)
+                                            and type(weighting).__call__ is FixedWeights.__call__):
+            # (a subclass of FixedWeights that keeps its weighting rule keeps fixed weights)
             why = f"the {getattr(weighting, 'name', 'weighting')} weighting changes the loss between steps"
         elif distributed:
             why = "the run is distributed (torchrun)"
-        steps = int(steps)
         if why is not None:
             self.plan_note = f"Adam for all steps: {why}, and L-BFGS needs a fixed loss"
             self.stages, self.steps = self.stages[:1], [steps]

@@ -354,6 +354,17 @@ def test_auto_runs_adam_alone_when_the_loss_moves(setting, why) -> None:
     assert ("optimizer", res.metrics["optimizer_note"]) in summary_rows(res)  # the report says it too
 
 
+def test_auto_uses_lbfgs_when_points_and_weights_stay() -> None:
+    """Resampling only after the run's last step, or a FixedWeights subclass that keeps the fixed
+    rule (here: other default weights), leave the loss fixed: L-BFGS runs."""
+    class Heavier(FixedWeights):
+        def __init__(self):
+            super().__init__(weights={"pde": 2.0})
+    for setting in (dict(sampler={**SAMPLER, "resample_every": 6}), dict(weighting=Heavier())):
+        res = _solve("auto", 6, **setting)
+        assert _stages(res) == [("adam", 3), ("lbfgs", 3)] and "optimizer_note" not in res.metrics
+
+
 def test_auto_resumed_with_more_steps_keeps_its_split(tmp_path: Path) -> None:
     """A resumed run keeps the split it started with: more steps run the L-BFGS stage on."""
     _solve("auto", 6, out=tmp_path / "r")
