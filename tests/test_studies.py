@@ -66,7 +66,9 @@ def by_state(study) -> dict:
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_worker_study_survives_kill9(tmp_path, kind):
     url = storage_url(kind, tmp_path)
-    opts = StudyOptions(study_file=str(study_file(tmp_path, steps=200, every=100)), trials=3, workers=2,
+    # trials long enough (about 2-4 s) that the poll below catches the third one running on a loaded
+    # machine (at 200 steps one CI run saw it start and finish between polls)
+    opts = StudyOptions(study_file=str(study_file(tmp_path, steps=400, every=100)), trials=3, workers=2,
                         storage=url, study_name="kill", out=str(tmp_path / "out"), threads=1,
                         heartbeat_interval=1, grace_period=3, seed=0, quiet=True)
     summary: dict = {}
