@@ -439,10 +439,10 @@ class LBFGS(Strategy):
                  and type(wgt) is FixedWeights and c.x.dtype == x_now.dtype and torch.equal(c.x, x_now))
         first: list = []
         last: dict = {}
-        key = _content_key(batches)
-        halted = (self._halt is not None and type(wgt) is FixedWeights and key is not None
-                  and self._halt[1] == key and self._halt[2] == lr and self._halt[0].dtype == x_now.dtype
-                  and torch.equal(self._halt[0].to(x_now.device), x_now))
+        # (the points' content key is read only when a stop is on record or has just happened)
+        halted = (self._halt is not None and type(wgt) is FixedWeights and self._halt[2] == lr
+                  and self._halt[0].dtype == x_now.dtype and torch.equal(self._halt[0].to(x_now.device), x_now)
+                  and self._halt[1] == _content_key(batches))
 
         def closure():
             if reuse and not first:
@@ -465,8 +465,9 @@ class LBFGS(Strategy):
         else:
             self.opt.step(closure)
             self.stop_reason = getattr(self.opt, "stop_reason", None)
-            self._halt = ((_flat(self.params).clone(), key, lr) if key is not None
-                          and _repeats(self.stop_reason, x_now, _flat(self.params)) else None)
+            x_after = _flat(self.params)
+            key = _content_key(batches) if _repeats(self.stop_reason, x_now, x_after) else None
+            self._halt = (x_after.clone(), key, lr) if key is not None else None
         c.clear()
         if last and torch.equal(last["x"], _flat(self.params)):
             c.x, c.grads, c.ev, c.batches = last["x"], last["grads"], _detached(last["ev"]), fp
