@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from . import allocator
 from . import config as cfg
 from . import distributed
 from .compiler import CompiledProblem
@@ -195,6 +196,7 @@ def solve(problem: Problem | CompiledProblem, *, model: Any = "mlp", sampler: An
     if not isinstance(callbacks, (list, tuple)) or not all(callable(cb) for cb in callbacks):
         raise ConfigError(f"callbacks must be a list of functions of the training state, got "
                           f"{callbacks!r}")
+    allocator.tune()
     declared = problem
     compiled = problem if isinstance(problem, CompiledProblem) else problem.compile()
     problem = compiled.problem
@@ -506,7 +508,7 @@ def _compile_mode(value) -> str | None:
 
 #: settings a resumed run may change (how long, where and how it runs, not what it trains)
 _RESUMABLE = {"steps", "device", "log_every", "eval_every", "checkpoint_every", "compile",
-              "total_steps", "start_step"}  # (a stage's first step follows the stage lengths)
+              "total_steps", "start_step", "kernel"}  # (a stage's first step follows the stage lengths)
 
 
 def _flat(obj: Any, prefix: str = "") -> dict:
