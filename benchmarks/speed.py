@@ -48,23 +48,25 @@ def burgers_problem():
                    [Initial(u, -sp.sin(sp.pi * x)), Dirichlet(u, 0)], domain=domain, name="burgers1d")
 
 
-def run_pinnlab(case: dict, steps: int, engine: str, compile_: bool) -> dict:
+def run_pinnlab(case: dict, steps: int, engine: str, compile_: bool, kernel: bool = True) -> dict:
     from pinnlab import MLP, solve
     problem = burgers_problem()
     base = rss_mb()
     sampler = dict(name="uniform", n_interior=case["n_interior"], n_boundary=case["n_boundary"],
                    n_initial=case["n_initial"])
     warm = 3 if not compile_ else 5
-    kw = dict(model=MLP(width=case["width"], depth=case["depth"]), sampler=sampler, engine=engine,
+    kw = dict(model=MLP(width=case["width"], depth=case["depth"], kernel=kernel), sampler=sampler, engine=engine,
               optimizer=dict(name="adam", lr=1e-3), progress=False, report=False, log_every=10 ** 9,
               compile=compile_, device="cpu")
     solve(problem, steps=warm, **kw)  # warm-up (and compilation)
     res = solve(problem, steps=steps, **kw)
     # steady rate: the steps after the first, which pays compilation (DeepXDE's
     # warm-up iterations are likewise left out of its timing)
+    from pinnlab.models import mlp_kernel
     return {"steps_per_s": res.metrics["steady_steps_per_second"], "peak_rss_mb": rss_mb(),
             "base_rss_mb": base, "first_step_s": res.metrics["first_step_seconds"],
-            "compiled": res.metrics["compiled"], "matmul_gflops": matmul_gflops()}
+            "compiled": res.metrics["compiled"], "matmul_gflops": matmul_gflops(),
+            "kernel": kernel and engine == "jet" and mlp_kernel.library() is not None}
 
 
 def run_deepxde(case: dict, steps: int) -> dict:
@@ -110,7 +112,10 @@ def matmul_gflops() -> float:
 
 
 def jet_flops_per_step(case: dict) -> float:
-    """FLOPs of one training step (forward + backward) of the jet engine."""
+    """FLOPs of one training step (forward + backward) of the jet engine.
+
+    Counted on the tensor-operation path (``kernel=False``): the fused kernel does the same
+    matrix products, which torch's counter cannot see inside it."""
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -120,7 +125,7 @@ def jet_flops_per_step(case: dict) -> float:
     from pinnlab.samplers import Sampler
     from pinnlab.weighting import FixedWeights
     cp = burgers_problem().compile()
-    net = MLP(case["width"], case["depth"]).build(ModelContext(2, 1, np.array([-1.0, 0]), np.array([1.0, 1])))
+    net = MLP(case["width"], case["depth"], kernel=False).build(ModelContext(2, 1, np.array([-1.0, 0]), np.array([1.0, 1])))
     smp = Sampler(n_interior=case["n_interior"], n_boundary=case["n_boundary"], n_initial=case["n_initial"])
     smp.setup(cp, np.random.default_rng(0))
     wgt = FixedWeights()
@@ -137,8 +142,8 @@ def worker(args) -> None:
     if args.worker == "deepxde":
         out = run_deepxde(case, args.steps)
     else:
-        engine, _, comp = args.worker.partition("+")
-        out = run_pinnlab(case, args.steps, engine, comp == "compile")
+        engine, *flags = args.worker.split("+")
+        out = run_pinnlab(case, args.steps, engine, "compile" in flags, kernel="tensorops" not in flags)
     print(json.dumps(out))
 
 
@@ -155,7 +160,9 @@ def main() -> None:
     p.add_argument("--case", choices=sorted(CASES), default="small")
     p.add_argument("--steps", type=int)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--variants", default="jet,jet+compile,autograd,deepxde")
+    p.add_argument("--variants", default="jet,jet+compile,jet+compile+tensorops,autograd,deepxde",
+                   help="comma-separated: ENGINE[+compile][+tensorops] or deepxde; +tensorops turns "
+                        "the fused MLP jet kernel off (MLP(kernel=False))")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.steps = args.steps or CASES[args.case]["steps"]
@@ -169,11 +176,11 @@ def main() -> None:
             print(f"repeat {r + 1}/{args.repeats} {v}: {runs[v][-1]}", file=sys.stderr)
     summary = {}
     print(f"\nBurgers 1d, case {args.case}: {CASES[args.case]}, {args.steps} Adam steps x {args.repeats} runs")
-    print(f"{'variant':<16}{'median it/s':>12}{'peak RSS MB':>13}{'above imports MB':>18}{'first step s':>14}")
+    print(f"{'variant':<24}{'median it/s':>12}{'peak RSS MB':>13}{'above imports MB':>18}{'first step s':>14}")
     for v, rows in runs.items():
         good = [r for r in rows if "error" not in r]
         if not good:
-            print(f"{v:<16}  unavailable: {rows[0]['error']}")
+            print(f"{v:<24}  unavailable: {rows[0]['error']}")
             continue
         med = statistics.median(r["steps_per_s"] for r in good)
         peak = statistics.median(r["peak_rss_mb"] for r in good)
@@ -181,7 +188,7 @@ def main() -> None:
         first = statistics.median(r.get("first_step_s", float("nan")) for r in good)
         summary[v] = {"steps_per_s": med, "peak_rss_mb": peak, "train_rss_mb": extra}
         rates = sorted(r["steps_per_s"] for r in good)
-        print(f"{v:<16}{med:>12.2f}{peak:>13.0f}{extra:>18.0f}{first:>14.2f}   "
+        print(f"{v:<24}{med:>12.2f}{peak:>13.0f}{extra:>18.0f}{first:>14.2f}   "
               f"(runs {rates[0]:.2f}-{rates[-1]:.2f})")
     best = max((k for k in summary if k != "deepxde"), key=lambda k: summary[k]["steps_per_s"], default=None)
     flops = jet_flops_per_step(CASES[args.case])

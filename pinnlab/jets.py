@@ -121,13 +121,15 @@ def derivative_stack(expr: sp.Expr, kmax: int) -> Callable[[torch.Tensor], list]
 class Jet:
     """Value and selected input derivatives of a batch of feature vectors."""
 
-    __slots__ = ("indices", "c", "rows")
+    __slots__ = ("indices", "c", "rows", "is_input")
 
     def __init__(self, indices: Sequence[MultiIndex], components: dict[MultiIndex, torch.Tensor],
                  rows: dict[MultiIndex, int] | None = None):
         self.indices = tuple(indices)
         self.c = components
         self.rows = rows or {}
+        #: True for the jet of the coordinates themselves (made by :meth:`input`)
+        self.is_input = False
 
     @classmethod
     def input(cls, x: torch.Tensor, indices: Sequence[MultiIndex],
@@ -145,7 +147,9 @@ class Jet:
         for alpha in indices:
             if order(alpha) == 1:
                 comps[alpha] = eye[alpha.index(1)].unsqueeze(0)
-        return cls(indices, comps, rows)
+        jet = cls(indices, comps, rows)
+        jet.is_input = True
+        return jet
 
     def _fit(self, alpha: MultiIndex, t):
         """``t`` cut to the rows carried for ``alpha`` (broadcast rows and scalars pass)."""

@@ -14,3 +14,12 @@ def test_every_subpackage_is_listed_in_pyproject():
     assert found | {"pinnlab", "pinnlab.samplers", "pinnlab.optimizers"} <= listed
     assert cfg["package-dir"] == {"pinnlab": "pinnlab", "pinnlab.samplers": "samplers",
                                   "pinnlab.optimizers": "optimizers"}
+
+
+def test_non_python_sources_are_package_data():
+    """Files the code reads from its own package (the C++ kernel) are declared, so wheels carry them."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = cfg.get("package-data", {})
+    for path in (ROOT / "pinnlab").rglob("*.cpp"):
+        package = "pinnlab." + ".".join(path.parent.relative_to(ROOT / "pinnlab").parts)
+        assert path.name in data.get(package, []), f"{path} is not in [tool.setuptools.package-data]"

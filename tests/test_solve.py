@@ -332,7 +332,8 @@ def test_hard_constraints_drop_their_terms_from_the_loss():
 
 def test_overrides_apply_to_strategy_objects_from_scripts():
     s = apply_overrides({"model": MLP(width=20, depth=3)}, ["model.width=32"])
-    assert s["model"] == {"name": "mlp", "width": 32, "depth": 3, "activation": "tanh", "init": "xavier_normal"}
+    assert s["model"] == {"name": "mlp", "width": 32, "depth": 3, "activation": "tanh", "init": "xavier_normal",
+                          "kernel": True}
     assert build("model", s["model"]).width == 32
 
 

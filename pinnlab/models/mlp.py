@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..jets import Jet
+from . import mlp_kernel
 from .layers import Activation, Linear, Normalize, Sequential, init_linear
 
 
@@ -39,8 +40,10 @@ class MLPNet(nn.Module):
     ragged_jets = True
 
     def __init__(self, in_dim: int, out_dim: int, width: int, depth: int,
-                 activation: str, init: str, lo, hi):
+                 activation: str, init: str, lo, hi, kernel: bool = True):
         super().__init__()
+        #: use the fused C++ jet kernel where it applies (:mod:`pinnlab.models.mlp_kernel`)
+        self.kernel = kernel
         layers: list[nn.Module] = [Normalize(lo, hi)]
         sizes = [in_dim] + [width] * depth
         for a, b in zip(sizes[:-1], sizes[1:]):
@@ -56,6 +59,10 @@ class MLPNet(nn.Module):
         return self.net(x)
 
     def forward_jet(self, jet: Jet) -> Jet:
+        if self.kernel:
+            out = mlp_kernel.jet_forward(self, jet)
+            if out is not None:
+                return out
         return self.net.forward_jet(jet)
 
 
@@ -64,6 +71,9 @@ class MLP:
     """Fully connected network: ``depth`` hidden layers of ``width`` units.
 
     Inputs are mapped from the domain's bounding box onto [-1, 1]^d first.
+    ``kernel``: with tanh, float32 on the CPU and derivatives up to second order,
+    the jet engine runs a fused C++ kernel (:mod:`pinnlab.models.mlp_kernel`);
+    ``False`` keeps the tensor-operation path.
     """
 
     name = "mlp"
@@ -72,9 +82,12 @@ class MLP:
     depth: int = 4
     activation: str = "tanh"
     init: str = "xavier_normal"
+    kernel: bool = True
 
     def build(self, ctx: ModelContext) -> nn.Module:
         if self.width < 1 or self.depth < 1:
             raise ConfigError(f"MLP needs width >= 1 and depth >= 1, got width={self.width}, depth={self.depth}")
-        return MLPNet(ctx.in_dim, ctx.out_dim, self.width, self.depth, self.activation,
-                      self.init, ctx.lo, ctx.hi)
+        net = MLPNet(ctx.in_dim, ctx.out_dim, self.width, self.depth, self.activation,
+                     self.init, ctx.lo, ctx.hi, kernel=bool(self.kernel))
+        mlp_kernel.prepare(net)
+        return net
