@@ -185,64 +185,84 @@ inline void split(const Spec& S, int64_t tiles, int nthreads, int tid, int64_t* 
     if (*end < *begin) *end = *begin;
 }
 
+// ds = [s1 | s2 | s3] over one plane: s1 = 1 - s^2, s2 = -2 s s1, and (when `third`)
+// s3 = -2 s1 (s1 - 2 s^2), the first three derivatives of tanh at z0 (s = tanh(z0)).
+inline void tanh_derivs(const float* s, float* ds, size_t plane, bool third) {
+    float* s1 = ds;
+    float* s2 = ds + plane;
+    float* s3 = ds + 2 * plane;
+    for (size_t e = 0; e < plane; e += 8) {
+        const v8 sv = ld(s + e);
+        const v8 a = splat(1.0f) - sv * sv;
+        st(s1 + e, a);
+        st(s2 + e, splat(-2.0f) * sv * a);
+        if (third) st(s3 + e, splat(-2.0f) * a * (a - splat(2.0f) * sv * sv));
+    }
+}
+
 // h = jet rule of tanh applied to z (all features-major [c][width][TP]); s is
-// tanh(z0). Writes the active components of h.
-inline void act_forward(const Spec& S, const float* s, const float* z, float* h, const int* comps, int nc) {
-    const int W = S.width;
-    const size_t plane = (size_t)W * TP;
-    for (int e = 0; e < W * NV; ++e) {
-        const v8 sv = ld(s + e * 8);
-        const v8 s1 = splat(1.0f) - sv * sv;
-        const v8 s2 = splat(-2.0f) * sv * s1;
-        st(h + e * 8, sv);
-        for (int ci = 1; ci < nc; ++ci) {
-            const int c = comps[ci];
-            const v8 zc = ld(z + c * plane + e * 8);
-            if (c <= S.n1) {
-                st(h + c * plane + e * 8, s1 * zc);
-            } else {
-                const int j = c - S.n1 - 1;
-                const v8 za = ld(z + (1 + S.pa[j]) * plane + e * 8);
-                const v8 zb = ld(z + (1 + S.pb[j]) * plane + e * 8);
-                st(h + c * plane + e * 8, s2 * za * zb + s1 * zc);
-            }
+// tanh(z0). Writes the active components of h. Each component is one tight loop
+// over the plane; ds is scratch for 3 planes.
+inline void act_forward(const Spec& S, const float* s, const float* z, float* h, const int* comps, int nc,
+                        float* ds) {
+    const size_t plane = (size_t)S.width * TP;
+    std::memcpy(h, s, plane * sizeof(float));
+    if (nc == 1) return;
+    tanh_derivs(s, ds, plane, false);
+    const float* s1 = ds;
+    const float* s2 = ds + plane;
+    for (int ci = 1; ci < nc; ++ci) {
+        const int c = comps[ci];
+        float* hc = h + c * plane;
+        const float* zc = z + c * plane;
+        if (c <= S.n1) {
+            for (size_t e = 0; e < plane; e += 8) st(hc + e, ld(s1 + e) * ld(zc + e));
+        } else {
+            const int j = c - S.n1 - 1;
+            const float* za = z + (1 + S.pa[j]) * plane;
+            const float* zb = z + (1 + S.pb[j]) * plane;
+            for (size_t e = 0; e < plane; e += 8)
+                st(hc + e, ld(s2 + e) * ld(za + e) * ld(zb + e) + ld(s1 + e) * ld(zc + e));
         }
     }
 }
 
-// gz = adjoint of the tanh jet rule, given g = dL/dh.
+// gz = adjoint of the tanh jet rule, given g = dL/dh (components in increasing c:
+// first derivatives before the pairs that add to them).
 inline void act_backward(const Spec& S, const float* s, const float* z, const float* g, float* gz,
-                         const int* comps, int nc) {
-    const int W = S.width;
-    const size_t plane = (size_t)W * TP;
-    for (int e = 0; e < W * NV; ++e) {
-        const v8 sv = ld(s + e * 8);
-        const v8 s1 = splat(1.0f) - sv * sv;
-        const v8 s2 = splat(-2.0f) * sv * s1;
-        const v8 s3 = splat(-2.0f) * s1 * (s1 - splat(2.0f) * sv * sv);
-        v8 g0 = ld(g + e * 8) * s1;
-        for (int ci = 1; ci < nc; ++ci) {
-            const int c = comps[ci];
-            if (c <= S.n1) st(gz + c * plane + e * 8, ld(g + c * plane + e * 8) * s1);
-        }
-        for (int ci = 1; ci < nc; ++ci) {
-            const int c = comps[ci];
-            const v8 gc = ld(g + c * plane + e * 8);
-            const v8 zc = ld(z + c * plane + e * 8);
-            if (c <= S.n1) {
-                g0 += s2 * gc * zc;
-            } else {
-                const int j = c - S.n1 - 1;
-                const int a = 1 + S.pa[j], b = 1 + S.pb[j];
-                const v8 za = ld(z + a * plane + e * 8), zb = ld(z + b * plane + e * 8);
-                st(gz + c * plane + e * 8, gc * s1);
-                g0 += gc * (s3 * za * zb + s2 * zc);
-                const v8 t = gc * s2;
-                st(gz + a * plane + e * 8, ld(gz + a * plane + e * 8) + t * zb);
-                st(gz + b * plane + e * 8, ld(gz + b * plane + e * 8) + t * za);
+                         const int* comps, int nc, float* ds) {
+    const size_t plane = (size_t)S.width * TP;
+    tanh_derivs(s, ds, plane, comps[nc - 1] > S.n1);  // s3 only for second derivatives
+    const float* s1 = ds;
+    const float* s2 = ds + plane;
+    const float* s3 = ds + 2 * plane;
+    for (size_t e = 0; e < plane; e += 8) st(gz + e, ld(g + e) * ld(s1 + e));
+    for (int ci = 1; ci < nc; ++ci) {
+        const int c = comps[ci];
+        const float* gc = g + c * plane;
+        const float* zc = z + c * plane;
+        float* gzc = gz + c * plane;
+        if (c <= S.n1) {
+            for (size_t e = 0; e < plane; e += 8) {
+                const v8 gv = ld(gc + e);
+                st(gzc + e, gv * ld(s1 + e));
+                st(gz + e, ld(gz + e) + ld(s2 + e) * gv * ld(zc + e));
+            }
+        } else {
+            const int j = c - S.n1 - 1;
+            const float* za = z + (1 + S.pa[j]) * plane;
+            const float* zb = z + (1 + S.pb[j]) * plane;
+            float* gza = gz + (1 + S.pa[j]) * plane;
+            float* gzb = gz + (1 + S.pb[j]) * plane;
+            for (size_t e = 0; e < plane; e += 8) {
+                const v8 gv = ld(gc + e), av = ld(za + e), bv = ld(zb + e), s2v = ld(s2 + e);
+                st(gzc + e, gv * ld(s1 + e));
+                st(gz + e, ld(gz + e) + gv * (ld(s3 + e) * av * bv + s2v * ld(zc + e)));
+                const v8 t = gv * s2v;
+                st(gza + e, ld(gza + e) + t * bv);
+                st(gzb + e, ld(gzb + e) + t * av);
             }
         }
-        st(gz + e * 8, g0);
     }
 }
 
@@ -291,7 +311,7 @@ void pinnlab_mlpjet_forward(int n, int d, int width, int depth, int m, int n1, i
 #pragma omp parallel num_threads(nthreads)
     {
         std::vector<float> X((size_t)d * TP), z(S.nc * plane), h(S.nc * plane),
-            s_local(plane), o((size_t)S.nc * m * TP);
+            s_local(plane), o((size_t)S.nc * m * TP), ds(3 * plane);
         std::vector<int> comps(S.nc);
         int64_t begin, end;
         split(S, tiles, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
@@ -308,7 +328,7 @@ void pinnlab_mlpjet_forward(int n, int d, int width, int depth, int m, int n1, i
                     for (int ci = 1; ci < nc; ++ci)
                         std::memcpy(sv + comps[ci] * plane, z.data() + comps[ci] * plane, plane * sizeof(float));
                 // act_forward reads s from sv and the derivative components from z
-                act_forward(S, sv, z.data(), h.data(), comps.data(), nc);
+                act_forward(S, sv, z.data(), h.data(), comps.data(), nc, ds.data());
                 const bool last = l == depth - 1;
                 const int O = last ? m : width;
                 float* dst = last ? o.data() : z.data();
@@ -363,7 +383,7 @@ void pinnlab_mlpjet_backward(int n, int d, int width, int depth, int m, int n1, 
         const int tid = omp_get_thread_num();
         v8* L = lanes.data() + (size_t)tid * lane_size;
         std::vector<float> X((size_t)d * TP), g(S.nc * plane), gz(S.nc * plane), h(S.nc * plane),
-            go((size_t)S.nc * m * TP);
+            go((size_t)S.nc * m * TP), ds(3 * plane);
         std::vector<int> comps(S.nc);
         int64_t begin, end;
         split(S, tiles, omp_get_num_threads(), tid, &begin, &end);
@@ -381,7 +401,7 @@ void pinnlab_mlpjet_backward(int n, int d, int width, int depth, int m, int n1, 
             }
             // output layer
             const float* last = sv + (size_t)(depth - 1) * S.nc * plane;
-            act_forward(S, last, last, h.data(), comps.data(), nc);
+            act_forward(S, last, last, h.data(), comps.data(), nc, ds.data());
             outer(L + offW[depth], go.data(), h.data(), m, width, comps.data(), nc);
             rowsum(L + offb[depth], go.data(), m);
             for (int ci = 0; ci < nc; ++ci) {
@@ -390,10 +410,10 @@ void pinnlab_mlpjet_backward(int n, int d, int width, int depth, int m, int n1, 
             }
             for (int l = depth - 1; l >= 0; --l) {
                 const float* cur = sv + (size_t)l * S.nc * plane;
-                act_backward(S, cur, cur, g.data(), gz.data(), comps.data(), nc);
+                act_backward(S, cur, cur, g.data(), gz.data(), comps.data(), nc, ds.data());
                 if (l > 0) {
                     const float* prev = sv + (size_t)(l - 1) * S.nc * plane;
-                    act_forward(S, prev, prev, h.data(), comps.data(), nc);
+                    act_forward(S, prev, prev, h.data(), comps.data(), nc, ds.data());
                     outer(L + offW[l], gz.data(), h.data(), width, width, comps.data(), nc);
                     rowsum(L + offb[l], gz.data(), width);
                     for (int ci = 0; ci < nc; ++ci) {
