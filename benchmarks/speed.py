@@ -13,6 +13,12 @@ the first, which pays compilation); the first step's seconds are printed too, as
 DeepXDE's warm-up iterations are left out of its timing. The last line is one
 JSON object.
 
+Variants (``--variants``): ``jet`` (eager), ``jet+compile`` (the one-graph compiled step),
+each with pinnlab's fused MLP jet kernel where it applies (tanh, float32, width <= 64: the
+small case), ``jet+compile+tensorops`` (kernel off, to show its share), ``autograd`` (the
+general engine) and ``deepxde``. The FLOP count is the tensor-operation path's (the kernel
+does the same products).
+
 DeepXDE is an optional extra: ``pip install -e ".[bench]"``.
 """
 

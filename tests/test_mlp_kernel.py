@@ -77,6 +77,20 @@ def test_kernel_matches_tensor_jets_and_gradients(d, m, width, depth, n, wanted,
         assert rel(g, r) < 1e-5
 
 
+def test_kernel_without_grad_saves_nothing_and_agrees():
+    """Under no_grad (evaluation, residual-based samplers) the forward saves no buffer."""
+    net = net_of(3, 2, 20, 3)
+    x = torch.rand(333, 3) * 3 - 1
+    indices = downward_closure({(1, 1, 0), (0, 0, 2)}, 3)
+    rows = {a: 200 for a in indices[1:]}
+    with torch.no_grad():
+        fast = net.forward_jet(Jet.input(x, indices, rows))
+        net.kernel = False
+        ref = net.forward_jet(Jet.input(x, indices, rows))
+    for a in indices:
+        assert rel(fast.component(a), ref.component(a)) < 1e-5
+
+
 def test_kernel_on_ragged_jets():
     """Derivatives wanted for a prefix of the batch only (the engine's stacked blocks)."""
     d, n = 2, 300

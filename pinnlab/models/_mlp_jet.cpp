@@ -130,11 +130,37 @@ inline void outer_block(v8* lane, const float* G, const float* H, int O, int K,
         for (int q = 0; q < RK; ++q) lane[(o0 + r) * K + k0 + q] = acc[r][q];
 }
 
+// The 4 x 2 block of outer_block with named accumulators and pointer walks: the generic
+// form's arrays made GCC spill them and recompute addresses in the inner loop.
+inline void outer_4x2(v8* lane, const float* G, const float* H, int O, int K,
+                      const int* comps, int nc, int o0, int k0) {
+    v8* l0 = lane + (size_t)o0 * K + k0;
+    v8 a00 = l0[0], a01 = l0[1], a10 = l0[K], a11 = l0[K + 1];
+    v8 a20 = l0[2 * K], a21 = l0[2 * K + 1], a30 = l0[3 * K], a31 = l0[3 * K + 1];
+    for (int ci = 0; ci < nc; ++ci) {
+        const float* g = G + ((size_t)comps[ci] * O + o0) * TP;
+        const float* h = H + ((size_t)comps[ci] * K + k0) * TP;
+        for (int v = 0; v < TP; v += 8) {
+            const v8 h0 = ld(h + v), h1 = ld(h + TP + v);
+            const v8 g0 = ld(g + v), g1 = ld(g + TP + v), g2 = ld(g + 2 * TP + v), g3 = ld(g + 3 * TP + v);
+            a00 += g0 * h0; a01 += g0 * h1;
+            a10 += g1 * h0; a11 += g1 * h1;
+            a20 += g2 * h0; a21 += g2 * h1;
+            a30 += g3 * h0; a31 += g3 * h1;
+        }
+    }
+    l0[0] = a00; l0[1] = a01; l0[K] = a10; l0[K + 1] = a11;
+    l0[2 * K] = a20; l0[2 * K + 1] = a21; l0[3 * K] = a30; l0[3 * K + 1] = a31;
+}
+
 template <int RO>
 inline void outer_rows(v8* lane, const float* G, const float* H, int O, int K,
                        const int* comps, int nc, int o0) {
     int k = 0;
-    for (; k + 2 <= K; k += 2) outer_block<RO, 2>(lane, G, H, O, K, comps, nc, o0, k);
+    for (; k + 2 <= K; k += 2) {
+        if (RO == 4) outer_4x2(lane, G, H, O, K, comps, nc, o0, k);
+        else outer_block<RO, 2>(lane, G, H, O, K, comps, nc, o0, k);
+    }
     for (; k < K; ++k) outer_block<RO, 1>(lane, G, H, O, K, comps, nc, o0, k);
 }
 
@@ -276,15 +302,16 @@ inline void load_x(const Spec& S, const float* xn, int64_t t0, float* X) {
             X[k * TP + p] = t0 + p < S.n ? xn[(t0 + p) * S.d + k] : 0.0f;
 }
 
-// Pre-activations of the first layer: z0 = W1 x + b1, z_i = D1[:, i], z_ab = 0.
+// Pre-activations of the first layer: z0 = W1 x + b1 into z0, and the derivative
+// components into zd (planes 1..nc-1): z_i = D1[:, i], z_ab = 0.
 inline void first_layer(const Spec& S, const float* X, const float* D1, const float* W1, const float* b1,
-                        float* z, const int* comps, int nc) {
+                        float* z0, float* zd, const int* comps, int nc) {
     const int W = S.width;
     const size_t plane = (size_t)W * TP;
-    mm(W1, W, S.d, X, z, b1);
+    mm(W1, W, S.d, X, z0, b1);
     for (int ci = 1; ci < nc; ++ci) {
         const int c = comps[ci];
-        float* zc = z + c * plane;
+        float* zc = zd + c * plane;
         for (int o = 0; o < W; ++o) {
             const float v = c <= S.n1 ? D1[o * S.n1 + (c - 1)] : 0.0f;
             for (int p = 0; p < TP; ++p) zc[o * TP + p] = v;
@@ -319,23 +346,21 @@ void pinnlab_mlpjet_forward(int n, int d, int width, int depth, int m, int n1, i
             const int64_t t0 = t * TP;
             const int nc = active(S, t0, comps.data());
             load_x(S, xn, t0, X.data());
-            first_layer(S, X.data(), D1, Ws[0], bs[0], z.data(), comps.data(), nc);
+            // a layer's derivative components go straight to its slot of the saved buffer
+            // (plane 0 of the slot holds s = tanh(z0)); without saving, to z
+            auto slot = [&](int l) { return save ? save + t * per_tile + (size_t)l * S.nc * plane : z.data(); };
+            first_layer(S, X.data(), D1, Ws[0], bs[0], z.data(), slot(0), comps.data(), nc);
             for (int l = 0; l < depth; ++l) {
-                // s = tanh(z0), saved with z's derivative components for the backward pass
-                float* sv = save ? save + t * per_tile + (size_t)l * S.nc * plane : s_local.data();
+                float* zd = slot(l);
+                float* sv = save ? zd : s_local.data();
                 for (int e = 0; e < width * NV; ++e) st(sv + e * 8, vtanh(ld(z.data() + e * 8)));
-                if (save)
-                    for (int ci = 1; ci < nc; ++ci)
-                        std::memcpy(sv + comps[ci] * plane, z.data() + comps[ci] * plane, plane * sizeof(float));
-                // act_forward reads s from sv and the derivative components from z
-                act_forward(S, sv, z.data(), h.data(), comps.data(), nc, ds.data());
+                act_forward(S, sv, zd, h.data(), comps.data(), nc, ds.data());
                 const bool last = l == depth - 1;
                 const int O = last ? m : width;
-                float* dst = last ? o.data() : z.data();
                 for (int ci = 0; ci < nc; ++ci) {
                     const int c = comps[ci];
-                    mm(Ws[l + 1], O, width, h.data() + c * plane, dst + (size_t)c * O * TP,
-                       c == 0 ? bs[l + 1] : nullptr);
+                    float* dst = last ? o.data() + (size_t)c * O * TP : (c == 0 ? z.data() : slot(l + 1) + c * plane);
+                    mm(Ws[l + 1], O, width, h.data() + c * plane, dst, c == 0 ? bs[l + 1] : nullptr);
                 }
             }
             for (int ci = 0; ci < nc; ++ci) {

@@ -1,29 +1,35 @@
 """The fused jet kernel of the tanh MLP: a C++ fast path under the jet engine.
 
 For the network pinnlab builds by default (:class:`~pinnlab.models.MLP` with tanh),
-float32 on the CPU, and jets of order two at most (the PDEs of most problems:
-Burgers, heat, Poisson, Navier-Stokes, waves, Helmholtz), and widths up to
-:data:`MAX_WIDTH`, :class:`MLPNet`'s jet
-rule runs ``_mlp_jet.cpp`` instead of one tensor operation per layer and jet
-component. Each tile of 64 points passes through every layer while it sits in
-the cache, with register-blocked products vectorised along the points; the
-backward pass is a second call that recomputes the jets from the saved
-pre-activations. Side by side on this project's 2-core CPU, see
-``benchmarks/speed.py``.
+float32 on the CPU, jets of order two at most (the PDEs of most problems: Burgers,
+heat, Poisson, Navier-Stokes, waves, Helmholtz) and widths up to :data:`MAX_WIDTH`,
+:class:`MLPNet`'s jet rule runs ``_mlp_jet.cpp`` instead of one tensor operation per
+layer and jet component. Each tile of 64 points passes through every layer while it
+sits in the cache, with register-blocked products vectorised along the points; the
+backward pass is a second call that recomputes the jets' activations from the saved
+pre-activations and accumulates the weight gradients per thread, in a fixed order
+(results do not depend on timing, only on the thread count, as with MKL).
+
+The two kernels are torch operators (``torch.ops.pinnlab.mlp_tanh_jet`` and its
+backward) under an ``autograd.Function`` with ``setup_context``: eager training calls
+them directly, ``torch.compile`` keeps them in its graphs as opaque calls (so the
+one-graph Adam step of :mod:`pinnlab.fused` fuses everything around them), and
+``torch.func.grad`` differentiates through them. The backward is first order: a
+``create_graph=True`` backward through the kernel raises and names ``kernel=False``.
 
 The kernel is compiled on first use with the system C++ compiler (``$CXX``, else
-``g++``/``c++``/``clang++``; about two seconds) into a per-user cache
+``g++``/``c++``/``clang++``; about three seconds) into a per-user cache
 (``$PINNLAB_CACHE``, else ``$XDG_CACHE_HOME/pinnlab``, else ``~/.cache/pinnlab``),
-keyed by the source, the compiler and the CPU. Without a compiler, or where the
-build fails, pinnlab says so once and uses the tensor-operation path, which
-gives the same numbers. ``PINNLAB_KERNELS=0`` (or ``MLP(kernel=False)``) turns
-the kernel off. It is never used inside ``torch.compile`` (which fuses the
-tensor-operation path itself), under ``torch.func`` transforms, for points that
-require grad, or for higher derivatives.
+keyed by the source, the compiler and the CPU (it is built with ``-march=native``).
+Without a compiler, or where the build fails, pinnlab says so once and uses the
+tensor-operation path, which gives the same numbers. ``PINNLAB_KERNELS=0`` (or
+``MLP(kernel=False)``) turns the kernel off. Points that require grad, third and
+higher derivatives, other activations, float64 and GPUs use the tensor path.
 
 Its tanh is a rational approximation, within 3.2e-7 (relative) of float64 tanh;
 jets and gradients agree with the tensor-operation path to float32 rounding
-(tests/test_mlp_kernel.py).
+(tests/test_mlp_kernel.py). Speed: ``benchmarks/speed.py`` (variants with and
+without the kernel).
 """
 
 from __future__ import annotations
@@ -185,14 +191,14 @@ def _int_args(layout, rows) -> tuple:
     return args
 
 
-def _jet_impl(xn, d1, params, layout, rows):
+def _jet_impl(xn, d1, params, layout, rows, save: bool = True):
     n, d = xn.shape
     width, depth, m = params[0].shape[0], len(params) // 2 - 1, params[-1].shape[0]
     out = xn.new_empty((len(rows), n, m))
-    buf = xn.new_empty(_save_floats(n, width, depth, len(rows), layout[0]))
+    buf = xn.new_empty(_save_floats(n, width, depth, len(rows), layout[0]) if save else 0)
     _state["lib"].pinnlab_mlpjet_forward(n, d, width, depth, m, layout[1], layout[2], *_int_args(layout, rows),
                                          xn.data_ptr(), d1.data_ptr(), _ptrs(params[0::2]), _ptrs(params[1::2]),
-                                         out.data_ptr(), buf.data_ptr(), torch.get_num_threads())
+                                         out.data_ptr(), buf.data_ptr() if save else None, torch.get_num_threads())
     return out, buf
 
 
@@ -311,7 +317,14 @@ def jet_forward(net, jet: Jet) -> Jet | None:
     xn = ((x - norm.center) * scale).contiguous()
     w1 = linears[0].weight
     d1 = (w1[:, dirs] * scale[dirs]).contiguous() if dirs else w1.new_zeros((w1.shape[0], 1))
-    out, _ = _MLPJet.apply(xn, d1, [_state["tile"], len(dirs), len(pa), *dirs, *pa, *pb], rows, *[p.contiguous() for p in params])
+    params = [p.contiguous() for p in params]
+    layout = [_state["tile"], len(dirs), len(pa), *dirs, *pa, *pb]
+    plain = not torch.compiler.is_compiling() and not any(
+        torch._C._functorch.is_functorch_wrapped_tensor(t) for t in (xn, d1, *params))
+    if plain and not (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+        out, _ = _jet_impl(xn, d1, params, layout, rows, save=False)  # nothing to differentiate
+    else:
+        out, _ = _MLPJet.apply(xn, d1, layout, rows, *params)
     c = {a: (out[k] if r == n else out[k, :r]) for k, (a, r) in enumerate(zip(comps, rows))}
     return Jet(jet.indices, c, jet.rows)
 
