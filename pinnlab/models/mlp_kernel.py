@@ -51,9 +51,9 @@ from ..errors import ConfigError, warn
 from ..jets import Jet, order
 
 _SOURCE = Path(__file__).with_name("_mlp_jet.cpp")
-#: widest hidden layer the kernel is used for: at width 100 MKL's products of the
-#: tensor path beat the kernel's (step 64 against 74 ms eager, 5 x 100 MLP, 5120 points);
-#: at 64 the kernel was still 1.14x faster, at 50 1.37x, at 20 2x
+#: widest hidden layer the kernel is used for. Eager steps side by side (4 hidden layers,
+#: 5120 points): at width 100 the tensor path (MKL's products) took 64 ms against the
+#: kernel's 74; the kernel was 1.14x faster at width 64, 1.37x at 50 and 2x at 20
 MAX_WIDTH = 64
 _FLAGS = ["-O3", "-fopenmp", "-shared", "-fPIC", "-std=c++17", "-fno-math-errno"]
 _lock = threading.Lock()
