@@ -319,6 +319,22 @@ inline void first_layer(const Spec& S, const float* X, const float* D1, const fl
     }
 }
 
+// Backward through a linear layer (O outputs) fed by a hidden layer whose s and z are
+// saved in `saved`: dW += G h^T and db += sum G (into the lanes), gh = W^T G. h is
+// recomputed from the saved values into hbuf.
+inline void linear_backward(const Spec& S, const float* saved, const float* Wt, int O, const float* G,
+                            v8* lane_w, v8* lane_b, float* hbuf, float* gh, const int* comps, int nc,
+                            float* ds) {
+    const size_t plane = (size_t)S.width * TP;
+    act_forward(S, saved, saved, hbuf, comps, nc, ds);
+    outer(lane_w, G, hbuf, O, S.width, comps, nc);
+    rowsum(lane_b, G, O);
+    for (int ci = 0; ci < nc; ++ci) {
+        const int c = comps[ci];
+        mm(Wt, S.width, O, G + (size_t)c * O * TP, gh + c * plane, nullptr);
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -425,26 +441,14 @@ void pinnlab_mlpjet_backward(int n, int d, int width, int depth, int m, int n1, 
                             t0 + p < rows[c] ? gout[((size_t)c * n + t0 + p) * m + j] : 0.0f;
             }
             // output layer
-            const float* last = sv + (size_t)(depth - 1) * S.nc * plane;
-            act_forward(S, last, last, h.data(), comps.data(), nc, ds.data());
-            outer(L + offW[depth], go.data(), h.data(), m, width, comps.data(), nc);
-            rowsum(L + offb[depth], go.data(), m);
-            for (int ci = 0; ci < nc; ++ci) {
-                const int c = comps[ci];
-                mm(Wt[depth].data(), width, m, go.data() + (size_t)c * m * TP, g.data() + c * plane, nullptr);
-            }
+            linear_backward(S, sv + (size_t)(depth - 1) * S.nc * plane, Wt[depth].data(), m, go.data(),
+                            L + offW[depth], L + offb[depth], h.data(), g.data(), comps.data(), nc, ds.data());
             for (int l = depth - 1; l >= 0; --l) {
                 const float* cur = sv + (size_t)l * S.nc * plane;
                 act_backward(S, cur, cur, g.data(), gz.data(), comps.data(), nc, ds.data());
                 if (l > 0) {
-                    const float* prev = sv + (size_t)(l - 1) * S.nc * plane;
-                    act_forward(S, prev, prev, h.data(), comps.data(), nc, ds.data());
-                    outer(L + offW[l], gz.data(), h.data(), width, width, comps.data(), nc);
-                    rowsum(L + offb[l], gz.data(), width);
-                    for (int ci = 0; ci < nc; ++ci) {
-                        const int c = comps[ci];
-                        mm(Wt[l].data(), width, width, gz.data() + c * plane, g.data() + c * plane, nullptr);
-                    }
+                    linear_backward(S, sv + (size_t)(l - 1) * S.nc * plane, Wt[l].data(), width, gz.data(),
+                                    L + offW[l], L + offb[l], h.data(), g.data(), comps.data(), nc, ds.data());
                 } else {
                     load_x(S, xn, t0, X.data());
                     const int zero = 0;
