@@ -178,7 +178,6 @@ inline void rowsum(v8* lane, const float* G, int O) {
 
 struct Spec {
     int n, d, width, depth, m, n1, n2, nc;
-    const int* dirs;   // n1 first-derivative directions (input coordinates)
     const int* pa;     // n2 pairs of first-derivative positions (0-based)
     const int* pb;
     const int64_t* rows;  // nc row counts
@@ -344,10 +343,10 @@ int pinnlab_mlpjet_tile() { return TP; }
 
 // out: (nc, n, m) row-major; save: pinnlab_mlpjet_save_floats(...) floats, or null.
 void pinnlab_mlpjet_forward(int n, int d, int width, int depth, int m, int n1, int n2,
-                            const int* dirs, const int* pa, const int* pb, const int64_t* rows,
+                            const int* pa, const int* pb, const int64_t* rows,
                             const float* xn, const float* D1, const float* const* Ws,
                             const float* const* bs, float* out, float* save, int nthreads) {
-    const Spec S{n, d, width, depth, m, n1, n2, 1 + n1 + n2, dirs, pa, pb, rows};
+    const Spec S{n, d, width, depth, m, n1, n2, 1 + n1 + n2, pa, pb, rows};
     const int64_t tiles = (n + TP - 1) / TP;
     const size_t plane = (size_t)width * TP;
     const size_t per_tile = save_per_tile(S);
@@ -392,11 +391,11 @@ void pinnlab_mlpjet_forward(int n, int d, int width, int depth, int m, int n1, i
 
 // gout: (nc, n, m), dL/d(out). Writes gW[l], gb[l] (l = 0..depth) and gD1 (width, n1).
 void pinnlab_mlpjet_backward(int n, int d, int width, int depth, int m, int n1, int n2,
-                             const int* dirs, const int* pa, const int* pb, const int64_t* rows,
+                             const int* pa, const int* pb, const int64_t* rows,
                              const float* xn, const float* const* Ws, const float* save,
                              const float* gout, float* const* gW, float* const* gb, float* gD1,
                              int nthreads) {
-    const Spec S{n, d, width, depth, m, n1, n2, 1 + n1 + n2, dirs, pa, pb, rows};
+    const Spec S{n, d, width, depth, m, n1, n2, 1 + n1 + n2, pa, pb, rows};
     const int64_t tiles = (n + TP - 1) / TP;
     const size_t plane = (size_t)width * TP;
     const size_t per_tile = save_per_tile(S);

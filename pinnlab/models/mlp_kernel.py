@@ -154,9 +154,9 @@ def _declare(lib) -> None:
     lib.pinnlab_mlpjet_tile.restype = _I
     lib.pinnlab_mlpjet_tile.argtypes = []
     lib.pinnlab_mlpjet_forward.restype = None
-    lib.pinnlab_mlpjet_forward.argtypes = [_I] * 7 + [_P] * 4 + [_P] * 6 + [_I]
+    lib.pinnlab_mlpjet_forward.argtypes = [_I] * 7 + [_P] * 3 + [_P] * 6 + [_I]
     lib.pinnlab_mlpjet_backward.restype = None
-    lib.pinnlab_mlpjet_backward.argtypes = [_I] * 7 + [_P] * 4 + [_P] * 7 + [_I]
+    lib.pinnlab_mlpjet_backward.argtypes = [_I] * 7 + [_P] * 3 + [_P] * 7 + [_I]
 
 
 def _save_floats(n, width: int, depth: int, nc: int, tile: int):
@@ -172,17 +172,18 @@ _ARGS: dict = {}  # (layout, rows) -> the kernel's integer arrays (a training ru
 
 
 def _int_args(layout, rows) -> tuple:
-    """The first-derivative directions, pairs and row counts from ``layout``
-    (``[tile, n1, n2, *directions, *pair_firsts, *pair_seconds]``: the tile size the library
-    was built with is part of it, so that a compiled graph's buffer size follows the library)."""
+    """The second derivatives' pairs and the row counts, from ``layout`` (``[tile, n1, n2,
+    *pair_firsts, *pair_seconds]``, pairs of first-derivative positions; the tile size the
+    library was built with is part of it, so that a compiled graph's buffer size follows the
+    library). The first derivatives' directions are in ``d1``'s columns."""
     key = (tuple(layout), tuple(rows))
     args = _ARGS.get(key)
     if args is None:
-        tile, n1, n2 = layout[0], layout[1], layout[2]
+        tile, n2 = layout[0], layout[2]
         if tile != _state["tile"]:
             raise RuntimeError(f"pinnlab's MLP jet kernel: tile {tile} in the graph, {_state['tile']} in "
                                "the library")
-        arrays = [layout[3:3 + n1], layout[3 + n1:3 + n1 + n2], layout[3 + n1 + n2:]]
+        arrays = [layout[3:3 + n2], layout[3 + n2:3 + 2 * n2]]
         args = tuple((ctypes.c_int * max(len(a), 1))(*a) for a in arrays) + (
             (ctypes.c_int64 * len(rows))(*rows),)
         if len(_ARGS) > 256:
@@ -318,7 +319,7 @@ def jet_forward(net, jet: Jet) -> Jet | None:
     w1 = linears[0].weight
     d1 = (w1[:, dirs] * scale[dirs]).contiguous() if dirs else w1.new_zeros((w1.shape[0], 1))
     params = [p.contiguous() for p in params]
-    layout = [_state["tile"], len(dirs), len(pa), *dirs, *pa, *pb]
+    layout = [_state["tile"], len(dirs), len(pa), *pa, *pb]
     plain = not torch.compiler.is_compiling() and not any(
         torch._C._functorch.is_functorch_wrapped_tensor(t) for t in (xn, d1, *params))
     if plain and not (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
