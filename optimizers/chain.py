@@ -225,6 +225,9 @@ class Auto(Chain):
         if not (0.0 <= self.lbfgs_fraction <= 1.0):
             raise ConfigError(f"lbfgs_fraction must lie in [0, 1] (the share of the steps "
                               f"run by L-BFGS), got {self.lbfgs_fraction!r}")
+        if self.history_size < 1:  # (its L-BFGS stage would name itself, not auto's setting)
+            raise ConfigError(f"history_size (the L-BFGS stage's memory) must be >= 1, "
+                              f"got {self.history_size!r}")
         self.stages = [Adam(lr=self.lr), LBFGS(history_size=self.history_size)]
         self.steps = []
         self.plan_note = None

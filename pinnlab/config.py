@@ -135,6 +135,8 @@ def convert(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(f)
     if typ is float:
+        if isinstance(value, bool):  # (True is 1.0 to Python: lbfgs_fraction=True ran L-BFGS alone)
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
             f = float(value)
         except (TypeError, ValueError):

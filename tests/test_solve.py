@@ -258,6 +258,10 @@ def test_settings_are_typed_and_validated():
         apply_overrides({}, ["steps=ten"])
     with pytest.raises(ConfigError, match="expected a number"):
         apply_overrides({}, ["optimizer.lr=__import__('os')"])
+    with pytest.raises(ConfigError, match="optimizer.lbfgs_fraction: expected a number, got True"):
+        build("optimizer", {"name": "auto", "lbfgs_fraction": True})
+    with pytest.raises(ConfigError, match="expected a number, got True"):
+        apply_overrides({"optimizer": "auto"}, ["optimizer.lbfgs_fraction=true"])
     with pytest.raises(ConfigError, match="unknown setting"):
         apply_overrides({}, ["stpes=3"])
 

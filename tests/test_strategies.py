@@ -437,6 +437,11 @@ def test_auto_and_adam_lbfgs_refuse_stage_settings_they_would_ignore() -> None:
             cfg.build("optimizer", spec)
     odd = _solve("auto", 5)
     assert _stages(odd) == [("adam", 2), ("lbfgs", 3)]  # half up
+    # auto's own settings are named as auto's, not as its L-BFGS stage's
+    with pytest.raises(ConfigError, match="^optimizer 'auto': history_size .* must be >= 1, got 0"):
+        cfg.build("optimizer", {"name": "auto", "history_size": 0})
+    with pytest.raises(ConfigError, match="lbfgs_fraction: expected a number, got True"):
+        cfg.build("optimizer", {"name": "auto", "lbfgs_fraction": True})
 
 
 def test_auto_resumed_with_fewer_steps_than_its_adam_half_warns(tmp_path: Path) -> None:
