@@ -59,11 +59,8 @@ class MLPNet(nn.Module):
         return self.net(x)
 
     def forward_jet(self, jet: Jet) -> Jet:
-        if self.kernel:
-            out = mlp_kernel.jet_forward(self, jet)
-            if out is not None:
-                return out
-        return self.net.forward_jet(jet)
+        out = mlp_kernel.jet_forward(self, jet)  # None where the kernel does not apply (or is off)
+        return out if out is not None else self.net.forward_jet(jet)
 
 
 @dataclass

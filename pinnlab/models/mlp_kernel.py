@@ -164,6 +164,16 @@ def _save_floats(n, width: int, depth: int, nc: int, tile: int):
     return (n + tile - 1) // tile * tile * depth * nc * width
 
 
+def _sizes(params) -> tuple[int, int, int]:
+    """(width, depth, outputs) of the MLP whose weights and biases are ``params``."""
+    return params[0].shape[0], len(params) // 2 - 1, params[-1].shape[0]
+
+
+def _wrapped(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a torch.func transform's wrapper (no data pointer of its own)."""
+    return torch._C._functorch.is_functorch_wrapped_tensor(t)
+
+
 def _ptrs(tensors) -> ctypes.Array:
     return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
 
@@ -194,7 +204,7 @@ def _int_args(layout, rows) -> tuple:
 
 def _jet_impl(xn, d1, params, layout, rows, save: bool = True):
     n, d = xn.shape
-    width, depth, m = params[0].shape[0], len(params) // 2 - 1, params[-1].shape[0]
+    width, depth, m = _sizes(params)
     out = xn.new_empty((len(rows), n, m))
     buf = xn.new_empty(_save_floats(n, width, depth, len(rows), layout[0]) if save else 0)
     _state["lib"].pinnlab_mlpjet_forward(n, d, width, depth, m, layout[1], layout[2], *_int_args(layout, rows),
@@ -205,7 +215,7 @@ def _jet_impl(xn, d1, params, layout, rows, save: bool = True):
 
 def _jet_backward_impl(xn, params, buf, gout, layout, rows):
     n, d = xn.shape
-    width, depth, m = params[0].shape[0], len(params) // 2 - 1, params[-1].shape[0]
+    width, depth, m = _sizes(params)
     grads = [torch.empty_like(p) for p in params]
     gd1 = xn.new_zeros((width, max(layout[1], 1)))
     gout = gout.contiguous()
@@ -235,7 +245,7 @@ _LIB.impl("mlp_tanh_jet_backward", _jet_backward_impl, "CPU")
 @torch.library.register_fake("pinnlab::mlp_tanh_jet")
 def _(xn, d1, params, layout, rows):
     n = xn.shape[0]
-    width, depth, m = params[0].shape[0], len(params) // 2 - 1, params[-1].shape[0]
+    width, depth, m = _sizes(params)
     return xn.new_empty((len(rows), n, m)), xn.new_empty(_save_floats(n, width, depth, len(rows), layout[0]))
 
 
@@ -264,13 +274,13 @@ class _MLPJet(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gout, _gbuf):
         xn, buf, *params = ctx.saved_tensors
-        if torch.is_grad_enabled() and not torch._C._functorch.is_functorch_wrapped_tensor(gout):
+        if torch.is_grad_enabled() and not _wrapped(gout):
             # backward(create_graph=True): a second derivative through the kernel would be zero
             raise ConfigError("the fused MLP jet kernel gives first derivatives with respect to the "
                               "weights only (this backward asked for a graph to differentiate again); "
                               "use MLP(kernel=False) for higher derivatives")
         with torch.no_grad():  # first order only: the kernel has no derivative of its own
-            if torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(gout):
+            if torch.compiler.is_compiling() or _wrapped(gout):
                 grads = torch.ops.pinnlab.mlp_tanh_jet_backward.default(xn, params, buf, gout, ctx.layout,
                                                                          ctx.rows)
             else:
@@ -320,8 +330,7 @@ def jet_forward(net, jet: Jet) -> Jet | None:
     d1 = (w1[:, dirs] * scale[dirs]).contiguous() if dirs else w1.new_zeros((w1.shape[0], 1))
     params = [p.contiguous() for p in params]
     layout = [_state["tile"], len(dirs), len(pa), *pa, *pb]
-    plain = not torch.compiler.is_compiling() and not any(
-        torch._C._functorch.is_functorch_wrapped_tensor(t) for t in (xn, d1, *params))
+    plain = not torch.compiler.is_compiling() and not any(_wrapped(t) for t in (xn, d1, *params))
     if plain and not (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
         out, _ = _jet_impl(xn, d1, params, layout, rows, save=False)  # nothing to differentiate
     else:
